@@ -1,0 +1,54 @@
+/**
+ * What an op is: one object holding everything about it — its shape rule, its ONNX emission and
+ * (with autodiff) its gradient rule. Op families live in `ops/<family>.ts`.
+ */
+import type { Shape, Tensor } from './shape.js';
+import type { onnx } from 'onnx-proto';
+
+/** ONNX attribute values an emitter may write. */
+export type AttrValue = number | string | readonly number[] | { float: number } | { floats: readonly number[] };
+
+/** What `emit` can do: write ONNX nodes and the initializers they need. */
+export interface Emitter {
+  /** Appends an ONNX node; returns its output names. */
+  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, AttrValue>): void;
+  /** A fresh intermediate name derived from `hint`. */
+  temp(hint: string): string;
+  /** Adds an int64 initializer (e.g. Pad's pads, Slice's starts) and returns its name. */
+  int64s(values: readonly number[], hint: string): string;
+  /** Adds a float32 initializer and returns its name. */
+  floats(tensor: Tensor, hint: string): string;
+  /** The emitted ONNX nodes so far (read-only view for tests). */
+  readonly nodes: readonly onnx.INodeProto[];
+}
+
+/** One application of an op, as the emitter sees it. */
+export interface EmitArgs<A> {
+  readonly inputs: readonly string[];
+  readonly output: string;
+  readonly attrs: A;
+  readonly inputShapes: readonly Shape[];
+  readonly outputShape: Shape;
+}
+
+/** A primitive operation of the graph builder. */
+export interface OpDef<A = Record<string, never>> {
+  /** pastiche's name for the op, used in error messages and node names. */
+  readonly type: string;
+  /** Output shape from input shapes; throws a RangeError naming the op when they do not fit. */
+  inferShape(inputs: readonly Shape[], attrs: A): Shape;
+  /** Writes the ONNX node(s) computing the op. */
+  emit(e: Emitter, args: EmitArgs<A>): void;
+}
+
+/** Throws a RangeError that names the op, for use in shape rules. */
+export function shapeError(op: string, message: string): never {
+  throw new RangeError(`${op}: ${message}`);
+}
+
+/** Checks the number of inputs of an op application. */
+export function expectArity(op: string, inputs: readonly Shape[], min: number, max = min): void {
+  if (inputs.length < min || inputs.length > max) {
+    shapeError(op, `expected ${min === max ? min : `${min} to ${max}`} inputs but received ${inputs.length}`);
+  }
+}

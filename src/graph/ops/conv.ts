@@ -1,0 +1,83 @@
+/**
+ * Convolutions, NCHW. conv2d pads either explicitly ([top, left, bottom, right]) or 'same' in the
+ * TensorFlow sense (output = ceil(input / stride), the odd pixel of padding at the end), which is
+ * ONNX's SAME_UPPER and keeps working for symbolic sizes.
+ */
+import { type Dim, type Shape, addDim, ceilDivDim, floorDivDim, mulDim } from '../shape.js';
+import { expectArity, shapeError, type OpDef } from '../op.js';
+
+export type Padding2d = readonly [top: number, left: number, bottom: number, right: number];
+
+export interface Conv2dAttrs {
+  readonly stride: number;
+  readonly padding: 'same' | Padding2d;
+}
+
+export interface ConvTranspose2dAttrs {
+  readonly stride: number;
+  /** Cropped from the full transposed-convolution output: [top, left, bottom, right]. */
+  readonly pads: Padding2d;
+}
+
+function checkConvInputs(op: string, inputs: readonly Shape[], weightInAxis: 0 | 1): { k: readonly [Dim, Dim]; out: Dim } {
+  expectArity(op, inputs, 2, 3);
+  const [x, w, b] = inputs;
+  if (x.length !== 4) shapeError(op, `input must be NCHW (rank 4) but has shape [${x.join(', ')}]`);
+  if (w.length !== 4) shapeError(op, `weight must be rank 4 but has shape [${w.join(', ')}]`);
+  if (w[weightInAxis] !== x[1]) shapeError(op, `input has ${x[1]} channels but the weight expects ${w[weightInAxis]}`);
+  const out = w[1 - weightInAxis];
+  if (b && (b.length !== 1 || b[0] !== out)) shapeError(op, `bias must have shape [${out}] but has [${b.join(', ')}]`);
+  return { k: [w[2], w[3]], out };
+}
+
+function kernelSize(op: string, k: Dim): number {
+  if (typeof k !== 'number') shapeError(op, 'kernel size must be concrete');
+  return k;
+}
+
+export const conv2d: OpDef<Conv2dAttrs> = {
+  type: 'conv2d',
+  inferShape(inputs, { stride, padding }) {
+    const { k, out } = checkConvInputs('conv2d', inputs, 1);
+    const x = inputs[0];
+    const spatial = [x[2], x[3]].map((d, axis) => {
+      if (padding === 'same') return ceilDivDim(d, stride);
+      const size = kernelSize('conv2d', k[axis]);
+      const padded = addDim(d, padding[axis] + padding[axis + 2] - size);
+      if (typeof padded === 'number' && padded < 0) shapeError('conv2d', `kernel ${size} is larger than the padded input ${padded + size}`);
+      return addDim(floorDivDim(padded, stride), 1);
+    });
+    return [x[0], out, ...spatial];
+  },
+  emit(e, { inputs, output, attrs, inputShapes }) {
+    const [kh, kw] = [inputShapes[1][2], inputShapes[1][3]] as number[];
+    const padding = attrs.padding === 'same' && attrs.stride === 1 && kh % 2 === 1 && kw % 2 === 1
+      ? [(kh - 1) / 2, (kw - 1) / 2, (kh - 1) / 2, (kw - 1) / 2] as const
+      : attrs.padding;
+    e.node('Conv', inputs, [output], {
+      kernel_shape: [kh, kw],
+      strides: [attrs.stride, attrs.stride],
+      ...(padding === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: padding }),
+    });
+  },
+};
+
+export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
+  type: 'convTranspose2d',
+  inferShape(inputs, { stride, pads }) {
+    const { k, out } = checkConvInputs('convTranspose2d', inputs, 0);
+    const x = inputs[0];
+    const spatial = [x[2], x[3]].map((d, axis) => {
+      const size = kernelSize('convTranspose2d', k[axis]);
+      return addDim(mulDim(addDim(d, -1), stride), size - pads[axis] - pads[axis + 2]);
+    });
+    return [x[0], out, ...spatial];
+  },
+  emit(e, { inputs, output, attrs, inputShapes }) {
+    e.node('ConvTranspose', inputs, [output], {
+      kernel_shape: [inputShapes[1][2] as number, inputShapes[1][3] as number],
+      strides: [attrs.stride, attrs.stride],
+      pads: attrs.pads,
+    });
+  },
+};

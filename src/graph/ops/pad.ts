@@ -1,0 +1,66 @@
+/** Spatial padding and cropping of NCHW tensors. */
+import { addDim, formatShape, type Dim } from '../shape.js';
+import { expectArity, shapeError, type OpDef } from '../op.js';
+import type { Padding2d } from './conv.js';
+
+export interface PadAttrs {
+  /** [top, left, bottom, right] */
+  readonly pads: Padding2d;
+  readonly mode: 'constant' | 'reflect' | 'edge';
+  readonly value?: number;
+}
+
+export const pad2d: OpDef<PadAttrs> = {
+  type: 'pad2d',
+  inferShape(inputs, { pads, mode }) {
+    expectArity('pad2d', inputs, 1);
+    const [x] = inputs;
+    if (x.length !== 4) shapeError('pad2d', `input must be NCHW but has shape ${formatShape(x)}`);
+    if (pads.some((p) => !Number.isInteger(p) || p < 0)) shapeError('pad2d', `pads must be non-negative integers, got [${pads.join(', ')}]`);
+    const spatial = [x[2], x[3]].map((d, axis) => {
+      const before = pads[axis];
+      const after = pads[axis + 2];
+      if (mode === 'reflect' && typeof d === 'number' && Math.max(before, after) >= d) {
+        shapeError('pad2d', `reflection padding of ${Math.max(before, after)} needs a size above ${Math.max(before, after)} but the input has ${d}`);
+      }
+      return addDim(d, before + after);
+    });
+    return [x[0], x[1], ...spatial];
+  },
+  emit(e, { inputs, output, attrs }) {
+    const [t, l, b, r] = attrs.pads;
+    const pads = e.int64s([0, 0, t, l, 0, 0, b, r], 'pads');
+    const extra = attrs.mode === 'constant' ? [e.floats({ data: Float32Array.of(attrs.value ?? 0), shape: [] }, 'pad_value')] : [];
+    e.node('Pad', [inputs[0], pads, ...extra], [output], { mode: attrs.mode });
+  },
+};
+
+export interface Crop2dAttrs {
+  /** Pixels removed at each side: [top, left, bottom, right]. */
+  readonly crop: Padding2d;
+}
+
+/** Removes a border; works on symbolic sizes (ONNX Slice with negative ends). */
+export const crop2d: OpDef<Crop2dAttrs> = {
+  type: 'crop2d',
+  inferShape(inputs, { crop }) {
+    expectArity('crop2d', inputs, 1);
+    const [x] = inputs;
+    if (x.length !== 4) shapeError('crop2d', `input must be NCHW but has shape ${formatShape(x)}`);
+    if (crop.some((p) => !Number.isInteger(p) || p < 0)) shapeError('crop2d', `crop must be non-negative integers, got [${crop.join(', ')}]`);
+    const spatial = [x[2], x[3]].map((d, axis): Dim => {
+      const size = addDim(d, -crop[axis] - crop[axis + 2]);
+      if (typeof size === 'number' && size <= 0) shapeError('crop2d', `cropping [${crop.join(', ')}] leaves nothing of ${formatShape(x)}`);
+      return size;
+    });
+    return [x[0], x[1], ...spatial];
+  },
+  emit(e, { inputs, output, attrs }) {
+    const [t, l, b, r] = attrs.crop;
+    const big = 2 ** 62;
+    const starts = e.int64s([t, l], 'starts');
+    const ends = e.int64s([b > 0 ? -b : big, r > 0 ? -r : big], 'ends');
+    const axes = e.int64s([2, 3], 'axes');
+    e.node('Slice', [inputs[0], starts, ends, axes], [output]);
+  },
+};

@@ -1,0 +1,183 @@
+/**
+ * The image transformation network of Johnson et al. (2016): three convolutions down, residual
+ * blocks, two upsamplings and a final convolution, instance norm + ReLU between them. One
+ * definition covers the lengstrom/ml5 TensorFlow checkpoints, pytorch/examples' TransformerNet and
+ * smaller real-time variants; they differ only in the configuration.
+ *
+ * Parameter names follow pytorch/examples (`conv1.conv2d.weight`, `in1.weight` = scale,
+ * `in1.bias` = shift, `res1.conv1.conv2d.weight`, `deconv1.conv2d.weight` ...), layouts are ONNX's:
+ * conv weights [out, in, kh, kw], transposed-conv weights [in, out, kh, kw].
+ */
+import { Graph, F, type Tensor, type Value } from '../graph/index.js';
+
+export interface TransformerConfig {
+  /** Channels after the first, second and third convolution. */
+  readonly widths: readonly [number, number, number];
+  readonly residualBlocks: number;
+  /** Kernel size of the first and last convolution. */
+  readonly outerKernel: number;
+  /** 'same-zero': TensorFlow SAME zero padding (lengstrom); 'reflect': reflection padding of k/2 (pytorch). */
+  readonly padding: 'same-zero' | 'reflect';
+  /** 'transposed': stride-2 transposed convolutions (lengstrom); 'nearest-conv': nearest 2x resize then a convolution (pytorch). */
+  readonly upsample: 'transposed' | 'nearest-conv';
+  readonly normEpsilon: number;
+  /** Whether convolutions carry a bias (pytorch) or rely on the norm's shift (lengstrom). */
+  readonly convBias: boolean;
+  /** Whether the last convolution is followed by instance norm (lengstrom) or not (pytorch). */
+  readonly finalNorm: boolean;
+  /** 'tanh': tanh(x)·150 + 127.5 (lengstrom); 'linear': the raw convolution output (pytorch). Both clipped to 0..255. */
+  readonly output: 'tanh' | 'linear';
+}
+
+/** lengstrom/fast-style-transfer, as in the ml5 / deeplearn.js checkpoints. */
+export const LENGSTROM: TransformerConfig = {
+  widths: [32, 64, 128], residualBlocks: 5, outerKernel: 9, padding: 'same-zero', upsample: 'transposed',
+  normEpsilon: 1e-3, convBias: false, finalNorm: true, output: 'tanh',
+};
+
+/** pytorch/examples fast_neural_style TransformerNet. */
+export const PYTORCH_EXAMPLES: TransformerConfig = {
+  widths: [32, 64, 128], residualBlocks: 5, outerKernel: 9, padding: 'reflect', upsample: 'nearest-conv',
+  normEpsilon: 1e-5, convBias: true, finalNorm: false, output: 'linear',
+};
+
+/** A compact network for real-time video on small CPUs: half the widths, three residual blocks. */
+export const COMPACT: TransformerConfig = {
+  widths: [16, 32, 64], residualBlocks: 3, outerKernel: 9, padding: 'reflect', upsample: 'nearest-conv',
+  normEpsilon: 1e-5, convBias: true, finalNorm: false, output: 'tanh',
+};
+
+export const ARCHITECTURES = { lengstrom: LENGSTROM, 'pytorch-examples': PYTORCH_EXAMPLES, compact: COMPACT } as const;
+export type ArchitectureName = keyof typeof ARCHITECTURES;
+
+interface ConvSpec {
+  readonly name: string;
+  readonly inC: number;
+  readonly outC: number;
+  readonly kernel: number;
+  readonly stride: number;
+  readonly kind: 'conv' | 'transposed';
+  readonly norm?: string;
+  /** Nearest-neighbour upsampling factor applied before the convolution. */
+  readonly upsample?: number;
+}
+
+/** The layers of the network in order: a list, so shapes and construction share one source. */
+function layers(c: TransformerConfig): { head: ConvSpec[]; blocks: ConvSpec[][]; tail: ConvSpec[] } {
+  const [w1, w2, w3] = c.widths;
+  const up = (name: string, inC: number, outC: number, norm: string): ConvSpec => c.upsample === 'transposed'
+    ? { name, inC, outC, kernel: 3, stride: 2, kind: 'transposed', norm }
+    : { name, inC, outC, kernel: 3, stride: 1, kind: 'conv', norm, upsample: 2 };
+  const head: ConvSpec[] = [
+    { name: 'conv1', inC: 3, outC: w1, kernel: c.outerKernel, stride: 1, kind: 'conv', norm: 'in1' },
+    { name: 'conv2', inC: w1, outC: w2, kernel: 3, stride: 2, kind: 'conv', norm: 'in2' },
+    { name: 'conv3', inC: w2, outC: w3, kernel: 3, stride: 2, kind: 'conv', norm: 'in3' },
+  ];
+  const blocks = Array.from({ length: c.residualBlocks }, (_, b): ConvSpec[] => [
+    { name: `res${b + 1}.conv1`, inC: w3, outC: w3, kernel: 3, stride: 1, kind: 'conv', norm: `res${b + 1}.in1` },
+    { name: `res${b + 1}.conv2`, inC: w3, outC: w3, kernel: 3, stride: 1, kind: 'conv', norm: `res${b + 1}.in2` },
+  ]);
+  const tail: ConvSpec[] = [
+    up('deconv1', w3, w2, 'in4'),
+    up('deconv2', w2, w1, 'in5'),
+    { name: 'deconv3', inC: w1, outC: 3, kernel: c.outerKernel, stride: 1, kind: 'conv', norm: c.finalNorm ? 'in6' : undefined },
+  ];
+  return { head, blocks, tail };
+}
+
+/** Every parameter of the network with its shape, in a stable order. */
+export function transformerParamShapes(config: TransformerConfig): Map<string, number[]> {
+  const { head, blocks, tail } = layers(config);
+  const shapes = new Map<string, number[]>();
+  for (const l of [...head, ...blocks.flat(), ...tail]) {
+    const w = `${l.name}.conv2d.weight`;
+    shapes.set(w, l.kind === 'transposed' ? [l.inC, l.outC, l.kernel, l.kernel] : [l.outC, l.inC, l.kernel, l.kernel]);
+    if (config.convBias) shapes.set(`${l.name}.conv2d.bias`, [l.outC]);
+    if (l.norm) {
+      shapes.set(`${l.norm}.weight`, [l.outC]);
+      shapes.set(`${l.norm}.bias`, [l.outC]);
+    }
+  }
+  return shapes;
+}
+
+/** Parameters for an untrained network: He-initialised convolutions, identity norms. */
+export function initTransformerParams(config: TransformerConfig, seed = 1): Map<string, Tensor> {
+  let state = seed >>> 0 || 1;
+  const uniform = (): number => {
+    state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+    return state / 0x100000000;
+  };
+  const params = new Map<string, Tensor>();
+  for (const [name, shape] of transformerParamShapes(config)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('conv2d.weight')) {
+      const fanIn = shape[1] * shape[2] * shape[3];
+      const bound = Math.sqrt(6 / fanIn);
+      for (let i = 0; i < data.length; i++) data[i] = (uniform() * 2 - 1) * bound;
+    } else if (/^(res\d+\.)?in\d\.weight$/.test(name)) {
+      data.fill(1);
+    }
+    params.set(name, { data, shape });
+  }
+  return params;
+}
+
+export interface BuiltTransformer {
+  readonly graph: Graph;
+  readonly input: Value;
+  readonly output: Value;
+}
+
+/**
+ * Builds the network on a new graph: input 'image' [N, 3, H, W] (RGB 0..255), output 'stylized'
+ * of the same layout, clipped to 0..255. `params` must hold every entry of `transformerParamShapes`.
+ */
+export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<string, Tensor>): BuiltTransformer {
+  const graph = new Graph();
+  const expected = transformerParamShapes(config);
+  const param = (name: string): Value => {
+    const tensor = params.get(name);
+    if (!tensor) throw new Error(`Missing parameter '${name}' for the transformer network`);
+    const shape = expected.get(name)!;
+    if (tensor.shape.join() !== shape.join()) {
+      throw new RangeError(`Parameter '${name}' has shape [${tensor.shape.join(', ')}] but the network needs [${shape.join(', ')}]`);
+    }
+    return graph.param(name, tensor);
+  };
+
+  const convLayer = (x: Value, l: ConvSpec, relu: boolean): Value => {
+    const w = param(`${l.name}.conv2d.weight`);
+    const b = config.convBias ? param(`${l.name}.conv2d.bias`) : undefined;
+    let y: Value;
+    if (l.kind === 'transposed') {
+      // TensorFlow conv2d_transpose with SAME padding and output = 2·input: crop 0 before, 1 after.
+      const crop = l.kernel - l.stride;
+      const before = Math.floor(crop / 2);
+      y = F.convTranspose2d(x, w, b, { stride: l.stride, pads: [before, before, crop - before, crop - before] }, l.name);
+    } else {
+      const input = l.upsample ? F.upsampleNearest(x, l.upsample) : x;
+      if (config.padding === 'reflect') {
+        const p = Math.floor(l.kernel / 2);
+        y = F.conv2d(F.pad2d(input, [p, p, p, p], 'reflect'), w, b, { stride: l.stride, padding: [0, 0, 0, 0] }, l.name);
+      } else {
+        y = F.conv2d(input, w, b, { stride: l.stride, padding: 'same' }, l.name);
+      }
+    }
+    if (l.norm) y = F.instanceNorm(y, param(`${l.norm}.weight`), param(`${l.norm}.bias`), config.normEpsilon);
+    return relu ? F.relu(y) : y;
+  };
+
+  const { head, blocks, tail } = layers(config);
+  const input = graph.input('image', ['N', 3, 'H', 'W']);
+  let x = input;
+  for (const l of head) x = convLayer(x, l, true);
+  for (const [first, second] of blocks) x = F.add(x, convLayer(convLayer(x, first, true), second, false));
+  x = convLayer(x, tail[0], true);
+  x = convLayer(x, tail[1], true);
+  x = convLayer(x, tail[2], false);
+  if (config.output === 'tanh') x = F.affine(F.tanh(x), 150, 127.5);
+  const output = F.clip(x, 0, 255);
+  graph.output(output, 'stylized');
+  return { graph, input, output };
+}

@@ -1,0 +1,1 @@
+export { Model, loadModel, clearModelCache, availableExecutionProviders, EXECUTION_PROVIDERS, type ExecutionProvider, type RuntimeOptions, type RunTensor } from './session.js';

@@ -1,0 +1,126 @@
+/**
+ * The one place that touches onnxruntime. Sessions are cached per model and options, native
+ * errors are rethrown naming the model and the input shapes, and execution providers are checked
+ * against what this build of onnxruntime-node has.
+ */
+import { createHash } from 'node:crypto';
+import * as ort from 'onnxruntime-node';
+
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'coreml', 'dml', 'webgpu', 'tensorrt'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+export interface RuntimeOptions {
+  /** Threads for one operator (onnxruntime's intra-op threads); default: onnxruntime's choice (physical cores). */
+  readonly threads?: number;
+  /** Where to run: 'cpu' (default), or 'cuda' / 'coreml' / 'dml' where the platform has them. */
+  readonly executionProvider?: ExecutionProvider;
+}
+
+/** A float32 tensor crossing into or out of the runtime. */
+export interface RunTensor {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
+/** Execution providers this onnxruntime-node build can use on this machine. */
+export function availableExecutionProviders(): string[] {
+  return ort.listSupportedBackends().map((b) => b.name);
+}
+
+function checkProvider(provider: ExecutionProvider): void {
+  const available = availableExecutionProviders();
+  if (!available.includes(provider)) {
+    throw new RangeError(`Execution provider '${provider}' is not available here; this onnxruntime-node build has: ${available.join(', ')}`);
+  }
+}
+
+/** A loaded ONNX model ready to run. */
+export class Model {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** What the model is called in error messages (a path or a name). */
+    readonly label: string,
+  ) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Creates a session (uncached); prefer `loadModel`. */
+  static async create(source: string | Uint8Array, label: string, options: RuntimeOptions = {}): Promise<Model> {
+    const provider = options.executionProvider ?? 'cpu';
+    checkProvider(provider);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    };
+    try {
+      const session = typeof source === 'string'
+        ? await ort.InferenceSession.create(source, sessionOptions)
+        : await ort.InferenceSession.create(source, sessionOptions);
+      return new Model(session, label);
+    } catch (error) {
+      throw new Error(`${label}: not a model onnxruntime can load (${firstLine(error)})`, { cause: error });
+    }
+  }
+
+  /** Runs the model; feeds and results are float32 tensors by name. */
+  async run(feeds: Readonly<Record<string, RunTensor>>): Promise<Record<string, RunTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await this.session.run(ortFeeds);
+    } catch (error) {
+      const shapes = Object.entries(feeds).map(([n, t]) => `${n} [${t.dims.join(', ')}]`).join(', ');
+      throw new Error(`${this.label}: inference failed for inputs ${shapes}: ${firstLine(error)}`, { cause: error });
+    }
+    const out: Record<string, RunTensor> = {};
+    for (const [name, t] of Object.entries(results)) {
+      if (t.type !== 'float32') throw new Error(`${this.label}: output ${name} is ${t.type}, expected float32`);
+      out[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    return out;
+  }
+
+  /** Frees the native session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0].trim();
+}
+
+const cache = new Map<string, Promise<Model>>();
+
+/**
+ * Loads a model, reusing an earlier session for the same file (or bytes) and options.
+ * @throws Error naming the model when onnxruntime cannot load it.
+ */
+export function loadModel(source: string | Uint8Array, options: RuntimeOptions = {}, label?: string): Promise<Model> {
+  const id = typeof source === 'string' ? `path:${source}` : `sha1:${createHash('sha1').update(source).digest('hex')}`;
+  const key = `${id}|${options.threads ?? ''}|${options.executionProvider ?? 'cpu'}`;
+  let model = cache.get(key);
+  if (!model) {
+    model = Model.create(source, label ?? (typeof source === 'string' ? source : 'model'), options);
+    cache.set(key, model);
+    model.catch(() => cache.delete(key));
+  }
+  return model;
+}
+
+/** Releases every cached session (tests and long-running servers). */
+export async function clearModelCache(): Promise<void> {
+  const models = [...cache.values()];
+  cache.clear();
+  await Promise.all(models.map(async (m) => (await m.catch(() => null))?.release()));
+}

@@ -1,0 +1,119 @@
+/** Whole-video processing: decode → transform each frame → encode, with the audio carried over. */
+import { resolve } from 'node:path';
+import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
+import { expectInteger } from '../util/validate.js';
+import { decodeFrames } from './decode.js';
+import { createEncoder, type EncoderOptions, type VideoEncoder } from './encode.js';
+import { probeVideo } from './ffmpeg.js';
+
+/** Progress after each frame; `total` is the probe's estimate, so `frame` may pass it slightly. */
+export interface VideoProgress {
+  readonly frame: number;
+  readonly total: number | null;
+  /** Frames processed per second of wall-clock time so far. */
+  readonly fps: number;
+  /** Seconds left at the current speed, or null while the total is unknown. */
+  readonly etaSeconds: number | null;
+}
+
+export interface ProcessVideoOptions {
+  readonly input: string;
+  readonly output: string;
+  /**
+   * Maps one interleaved RGB24 frame (height × width × 3) to another. It returns a frame of the input
+   * size, or of outWidth × outHeight when those are given. It may return the array it was given.
+   */
+  readonly transform: (frame: Uint8Array, index: number) => Promise<Uint8Array> | Uint8Array;
+  /** Size of the frames `transform` returns (both or neither); default: the input's size. */
+  readonly outWidth?: number;
+  readonly outHeight?: number;
+  readonly crf?: EncoderOptions['crf'];
+  readonly preset?: EncoderOptions['preset'];
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: VideoProgress) => void;
+}
+
+export interface ProcessVideoResult {
+  readonly frames: number;
+  /** The frame rate, kept from the input: a rational like '30000/1001'. */
+  readonly fps: string;
+  /** Size of the written video: the transform's output size, rounded up to even numbers. */
+  readonly width: number;
+  readonly height: number;
+  /** Wall-clock seconds the whole run took. */
+  readonly seconds: number;
+}
+
+/**
+ * Runs `transform` over every frame of `input` and writes an H.264 video to `output` with the same
+ * frame rate and the input's audio. The next frame is decoded while the current one is transformed.
+ * The video is written to a temporary file that is renamed only on success: on error or abort both
+ * ffmpeg processes are killed, the temporary file is removed, and `output` is not created.
+ *
+ * @example await processVideo({ input: 'in.mp4', output: 'out.mp4', transform: (rgb) => stylise(rgb) });
+ * @throws FileError for unreadable input or unwritable output; AbortError when `signal` fires;
+ *   RangeError when `transform` returns a frame of the wrong size; whatever `transform` throws.
+ */
+export async function processVideo(options: ProcessVideoOptions): Promise<ProcessVideoResult> {
+  const { input, output, transform, signal, onProgress } = options;
+  if (typeof transform !== 'function') throw new TypeError('Expected a function for transform');
+  if ((options.outWidth === undefined) !== (options.outHeight === undefined)) {
+    throw new TypeError('Expected both outWidth and outHeight, or neither');
+  }
+  if (resolve(input) === resolve(output)) throw new FileError(output, 'output must differ from the input');
+  throwIfAborted(signal);
+  const started = performance.now();
+  const info = await probeVideo(input);
+  const outWidth = options.outWidth === undefined ? info.width : expectInteger('outWidth', options.outWidth, 1, 16384);
+  const outHeight = options.outHeight === undefined ? info.height : expectInteger('outHeight', options.outHeight, 1, 16384);
+  const outSize = outWidth * outHeight * 3;
+
+  // One controller stops both processes, whether the caller aborts or something fails.
+  const stop = new AbortController();
+  const forward = (): void => stop.abort();
+  signal?.addEventListener('abort', forward, { once: true });
+  let encoder: VideoEncoder | undefined;
+  try {
+    throwIfAborted(signal);
+    encoder = await createEncoder({
+      output, width: outWidth, height: outHeight, fps: info.fps,
+      audioFrom: info.hasAudio ? input : undefined, crf: options.crf, preset: options.preset, signal: stop.signal,
+    });
+    const frames = decodeFrames(input, { info, signal: stop.signal });
+    let index = 0;
+    let next = frames.next();
+    for (;;) {
+      const current = await next;
+      if (current.done === true) break;
+      // Prefetch: ffmpeg's pipe and this read keep decoding while the frame below is transformed.
+      next = frames.next();
+      next.catch(() => {}); // a failure here is rethrown when awaited; keep it from being "unhandled"
+      const result = await transform(current.value, index);
+      throwIfAborted(signal);
+      if (!(result instanceof Uint8Array) || result.length !== outSize) {
+        throw new RangeError(`Expected transform to return an RGB24 frame of ${outWidth}x${outHeight}x3 = ${outSize} bytes ` +
+          `but received ${result instanceof Uint8Array ? `${result.length} bytes` : typeof result} for frame ${index}` +
+          (options.outWidth === undefined ? ' (pass outWidth and outHeight to change the size)' : ''));
+      }
+      await encoder.write(result);
+      index += 1;
+      if (onProgress !== undefined) {
+        const elapsed = (performance.now() - started) / 1000;
+        const fps = elapsed > 0 ? index / elapsed : 0;
+        const total = info.frameCount;
+        const etaSeconds = total === null || fps === 0 ? null : Math.max(0, total - index) / fps;
+        onProgress({ frame: index, total, fps, etaSeconds });
+      }
+    }
+    if (index === 0) throw new FileError(input, 'no frames could be decoded');
+    await encoder.finish();
+    return { frames: index, fps: info.fps, width: encoder.width, height: encoder.height, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    stop.abort();
+    await encoder?.abort();
+    if (signal?.aborted) throw new AbortError();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
+}
