@@ -42,9 +42,9 @@ function floatTensor(name: string, tensor: Tensor): onnx.ITensorProto {
   };
 }
 
-function int64Tensor(name: string, values: readonly number[]): onnx.ITensorProto {
+function int64Tensor(name: string, values: readonly number[], dims: readonly number[] = [values.length]): onnx.ITensorProto {
   const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-  return { name, dims: [values.length], dataType: TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
+  return { name, dims: [...dims], dataType: TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
 }
 
 /** A float tensor type whose plain symbolic dims ('H') become dim_params; derived ones stay unnamed. */
@@ -78,9 +78,9 @@ class OnnxEmitter implements Emitter {
     });
   }
 
-  int64s(values: readonly number[], hint: string): string {
+  int64s(values: readonly number[], hint: string, dims?: readonly number[]): string {
     const name = this.temp(hint);
-    this.initializers.push(int64Tensor(name, values));
+    this.initializers.push(int64Tensor(name, values, dims));
     return name;
   }
 

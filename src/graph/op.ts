@@ -14,8 +14,8 @@ export interface Emitter {
   node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, AttrValue>): void;
   /** A fresh intermediate name derived from `hint`. */
   temp(hint: string): string;
-  /** Adds an int64 initializer (e.g. Pad's pads, Slice's starts) and returns its name. */
-  int64s(values: readonly number[], hint: string): string;
+  /** Adds an int64 initializer (e.g. Pad's pads, Slice's starts), 1-D unless `dims` says otherwise; returns its name. */
+  int64s(values: readonly number[], hint: string, dims?: readonly number[]): string;
   /** Adds a float32 initializer and returns its name. */
   floats(tensor: Tensor, hint: string): string;
   /** The emitted ONNX nodes so far (read-only view for tests). */

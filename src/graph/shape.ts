@@ -66,3 +66,10 @@ export function broadcastShapes(a: Shape, b: Shape): Shape | null {
   }
   return out;
 }
+
+/** True when `d` is known to be a multiple of `n` (numbers, or symbols written as `…*k` with n | k). */
+export function isMultipleOf(d: Dim, n: number): boolean {
+  if (typeof d === 'number') return d % n === 0;
+  const factor = /\*(\d+)$/.exec(d);
+  return factor !== null && Number(factor[1]) % n === 0;
+}

@@ -3,10 +3,11 @@
  * it area-averages when shrinking a lot (bilinear aliases badly past 2x), and it is what the rest
  * of the image path already uses.
  *
- * Pixels travel as 16-bit (value * 257) so that resizing a float image does not quantise it to
- * 8 bits (error <= 1/514 of a level). Float would be the obvious carrier, but with sharp 0.35.5
- * raw Float32Array input came back as zeros in our tries (with and without raw({ depth: 'float' })),
- * while 16-bit raw input and output round-trip exactly.
+ * Pixels travel as 16-bit (value * 257) so that resizing a float image does not first quantise it
+ * to 8 bits; libvips' fixed-point kernels still leave errors of up to ~0.2 of a level, far below
+ * what the networks or an 8-bit output can see. Float would be the obvious carrier, but with
+ * sharp 0.35.5 raw Float32Array input came back as zeros in our tries (with and without
+ * raw({ depth: 'float' })), while 16-bit raw input and output round-trip exactly.
  */
 import sharp from 'sharp';
 import type { RgbImage } from './types.js';

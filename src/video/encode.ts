@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
+import { AbortError, FileError, messageOf, throwIfAborted } from '../util/errors.js';
 import { ensureWritableDir, tempPathFor } from '../util/atomic.js';
 import { expectInteger, expectOneOf } from '../util/validate.js';
 import { ffmpegPath, notRunnable, probeVideo, StderrTail } from './ffmpeg.js';
@@ -70,7 +70,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   const { output, signal } = options;
   const width = expectInteger('width', options.width, 1, 16384);
   const height = expectInteger('height', options.height, 1, 16384);
-  if (typeof options.fps !== 'string' || !/^\d+(\/\d+)?$/.test(options.fps) || /^0+(\/|$)/.test(options.fps) || /\/0+$/.test(options.fps)) {
+  if (typeof options.fps !== 'string' || !/^[1-9]\d*(\/[1-9]\d*)?$/.test(options.fps)) {
     throw new TypeError(`Expected a frame rate like '25' or '30000/1001' for fps but received ${JSON.stringify(options.fps)}`);
   }
   const crf = expectInteger('crf', options.crf ?? 18, 0, 51);
@@ -117,22 +117,15 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   // EPIPE when ffmpeg dies early arrives here; the exit code and stderr say why.
   child.stdin.on('error', () => {});
 
-  let state: 'open' | 'finishing' | 'done' | 'aborted' = 'open';
-  const failure = (): Error => {
-    if (signal?.aborted || state === 'aborted') return new AbortError();
-    if (spawnError !== undefined) {
-      return notRunnable(bin, spawnError);
-    }
-    return new FileError(output, `encoding failed (${stderr.reason(temp)})`);
-  };
+  // 'failed' keeps the first error, so later calls repeat it instead of a confusing AbortError.
+  let state: 'open' | 'finishing' | 'done' | 'aborted' | 'failed' = 'open';
+  let failedWith: Error | undefined;
   const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  const frameSize = width * height * 3;
-
   const abort = async (): Promise<void> => {
     if (state === 'done') return;
-    state = 'aborted';
+    if (state !== 'failed') state = 'aborted';
     signal?.removeEventListener('abort', onAbort);
     kill();
     await exited;
@@ -141,14 +134,33 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   const onAbort = (): void => void abort();
   signal?.addEventListener('abort', onAbort, { once: true });
 
+  /** Ends in failure: the temporary file goes, and this error is what every later call gets. */
+  const fail = async (reason?: Error): Promise<Error> => {
+    const error = reason !== undefined ? reason : signal?.aborted || state === 'aborted' ? new AbortError()
+      : spawnError !== undefined ? notRunnable(bin, spawnError)
+      : new FileError(output, `encoding failed (${stderr.reason(temp)})`);
+    if (state !== 'aborted') {
+      state = 'failed';
+      failedWith = error;
+    }
+    await abort();
+    return error;
+  };
+  const checkOpen = (call: string): void => {
+    if (state === 'open') return;
+    if (state === 'failed') throw failedWith as Error;
+    throw state === 'aborted' ? new AbortError() : new Error(`${call} after finish()`);
+  };
+  const frameSize = width * height * 3;
+
   return {
     width: even.width,
     height: even.height,
     async write(frame) {
-      if (state !== 'open') throw state === 'aborted' ? new AbortError() : new Error('write() after finish()');
+      checkOpen('write()');
       if (!(frame instanceof Uint8Array) || frame.length !== frameSize) {
-        throw new RangeError(`Expected an RGB24 frame of ${width}x${height}x3 = ${frameSize} bytes but received ${
-          frame instanceof Uint8Array ? frame.length : typeof frame} bytes`);
+        const got = frame instanceof Uint8Array ? `${frame.length} bytes` : `${typeof frame}`;
+        throw new RangeError(`Expected an RGB24 frame of ${width}x${height}x3 = ${frameSize} bytes but received ${got}`);
       }
       throwIfAborted(signal);
       // Racing against exit: a write into a dead ffmpeg may never call back.
@@ -156,23 +168,21 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
       const ok = await Promise.race([written, exited.then(() => false)]);
       if (!ok || child.exitCode !== null || spawnError !== undefined) {
         await exited;
-        throw failure();
+        throw await fail();
       }
     },
     async finish() {
-      if (state !== 'open') throw state === 'aborted' ? new AbortError() : new Error('finish() called twice');
+      checkOpen('finish()');
       state = 'finishing';
       child.stdin.end();
       const code = await exited;
+      if (code !== 0 || signal?.aborted) throw await fail();
       signal?.removeEventListener('abort', onAbort);
       try {
-        if (code !== 0 || signal?.aborted) throw failure();
         await rename(temp, output);
         state = 'done';
       } catch (error) {
-        await rm(temp, { force: true });
-        state = 'aborted';
-        throw error;
+        throw await fail(new FileError(output, `cannot move the finished video into place (${messageOf(error)})`, { cause: error }));
       }
     },
     abort,

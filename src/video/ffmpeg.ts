@@ -74,7 +74,7 @@ export function runFfmpeg(args: readonly string[]): Promise<{ code: number; stde
   const bin = ffmpegPath();
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    const stderr = new StderrTail(400);
+    const stderr = new StderrTail(100_000); // probe needs all of it; its output is small
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) => reject(notRunnable(bin, error)));
     child.on('close', (code, signal) => resolve({ code: code ?? (signal === null ? 0 : 128), stderr }));

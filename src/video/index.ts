@@ -3,3 +3,4 @@ export { ffmpegPath, checkFfmpeg, probeVideo, countFrames, parseRate, type Video
 export { decodeFrames, type DecodeOptions } from './decode.js';
 export { createEncoder, evenSize, x264Presets, type EncoderOptions, type VideoEncoder } from './encode.js';
 export { processVideo, type ProcessVideoOptions, type ProcessVideoResult, type VideoProgress } from './pipeline.js';
+export { readAhead } from './read-ahead.js';

@@ -5,6 +5,7 @@ import { expectInteger } from '../util/validate.js';
 import { decodeFrames } from './decode.js';
 import { createEncoder, type EncoderOptions, type VideoEncoder } from './encode.js';
 import { probeVideo } from './ffmpeg.js';
+import { readAhead } from './read-ahead.js';
 
 /** Progress after each frame; `total` is the probe's estimate, so `frame` may pass it slightly. */
 export interface VideoProgress {
@@ -24,7 +25,10 @@ export interface ProcessVideoOptions {
    * size, or of outWidth × outHeight when those are given. It may return the array it was given.
    */
   readonly transform: (frame: Uint8Array, index: number) => Promise<Uint8Array> | Uint8Array;
-  /** Size of the frames `transform` returns (both or neither); default: the input's size. */
+  /** Scale frames while decoding, before `transform` sees them (both or neither); default: the input's size. */
+  readonly decodeWidth?: number;
+  readonly decodeHeight?: number;
+  /** Size of the frames `transform` returns (both or neither); default: the decoded size. */
   readonly outWidth?: number;
   readonly outHeight?: number;
   readonly crf?: EncoderOptions['crf'];
@@ -64,8 +68,13 @@ export async function processVideo(options: ProcessVideoOptions): Promise<Proces
   throwIfAborted(signal);
   const started = performance.now();
   const info = await probeVideo(input);
-  const outWidth = options.outWidth === undefined ? info.width : expectInteger('outWidth', options.outWidth, 1, 16384);
-  const outHeight = options.outHeight === undefined ? info.height : expectInteger('outHeight', options.outHeight, 1, 16384);
+  if ((options.decodeWidth === undefined) !== (options.decodeHeight === undefined)) {
+    throw new TypeError('Expected both decodeWidth and decodeHeight, or neither');
+  }
+  const decoded = options.decodeWidth === undefined ? undefined
+    : { width: expectInteger('decodeWidth', options.decodeWidth, 1, 16384), height: expectInteger('decodeHeight', options.decodeHeight, 1, 16384) };
+  const outWidth = options.outWidth === undefined ? decoded?.width ?? info.width : expectInteger('outWidth', options.outWidth, 1, 16384);
+  const outHeight = options.outHeight === undefined ? decoded?.height ?? info.height : expectInteger('outHeight', options.outHeight, 1, 16384);
   const outSize = outWidth * outHeight * 3;
 
   // One controller stops both processes, whether the caller aborts or something fails.
@@ -73,21 +82,19 @@ export async function processVideo(options: ProcessVideoOptions): Promise<Proces
   const forward = (): void => stop.abort();
   signal?.addEventListener('abort', forward, { once: true });
   let encoder: VideoEncoder | undefined;
+  let frames: AsyncGenerator<Uint8Array, void, undefined> | undefined;
   try {
     throwIfAborted(signal);
     encoder = await createEncoder({
       output, width: outWidth, height: outHeight, fps: info.fps,
       audioFrom: info.hasAudio ? input : undefined, crf: options.crf, preset: options.preset, signal: stop.signal,
     });
-    const frames = decodeFrames(input, { info, signal: stop.signal });
+    // Not for-await: on failure ffmpeg must be killed before the iterator is closed (see catch).
+    frames = readAhead(decodeFrames(input, { info, signal: stop.signal, ...decoded }));
     let index = 0;
-    let next = frames.next();
     for (;;) {
-      const current = await next;
+      const current = await frames.next();
       if (current.done === true) break;
-      // Prefetch: ffmpeg's pipe and this read keep decoding while the frame below is transformed.
-      next = frames.next();
-      next.catch(() => {}); // a failure here is rethrown when awaited; keep it from being "unhandled"
       const result = await transform(current.value, index);
       throwIfAborted(signal);
       if (!(result instanceof Uint8Array) || result.length !== outSize) {
@@ -110,7 +117,7 @@ export async function processVideo(options: ProcessVideoOptions): Promise<Proces
     return { frames: index, fps: info.fps, width: encoder.width, height: encoder.height, seconds: (performance.now() - started) / 1000 };
   } catch (error) {
     stop.abort();
-    await encoder?.abort();
+    await Promise.all([encoder?.abort(), frames?.return().catch(() => {})]);
     if (signal?.aborted) throw new AbortError();
     throw error;
   } finally {

@@ -35,7 +35,8 @@ export function lengstromReference(
       return tf.add(tf.mul(scale, tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, epsilon)))), shift) as tf.Tensor4D;
     };
     const conv = (x: tf.Tensor4D, i: number, stride: number, relu: boolean): tf.Tensor4D => {
-      const pad = stride === 2 && mistakes.symmetricStridePadding ? [[0, 0], [1, 1], [1, 1], [0, 0]] as [number, number][] : 'same';
+      const pad: 'same' | [[number, number], [number, number], [number, number], [number, number]] =
+        stride === 2 && mistakes.symmetricStridePadding ? [[0, 0], [1, 1], [1, 1], [0, 0]] : 'same';
       const y = tf.conv2d(x, v(i) as tf.Tensor4D, stride, pad);
       const n = instanceNorm(y, v(i + 1), v(i + 2));
       return relu ? tf.relu(n) : n;

@@ -45,7 +45,9 @@ test('decodeFrames scales to a requested size', async () => {
 });
 
 test('breaking out of decodeFrames kills ffmpeg', async () => {
-  for await (const frame of decodeFrames(clip)) {
+  // Long enough (5.8 MB of RGB) that ffmpeg is still blocked on the full pipe when we break.
+  const long = await makeClip(dir, 'long.mp4', { size: '160x120', seconds: 4, audio: false });
+  for await (const frame of decodeFrames(long)) {
     assert.ok(frame.length > 0);
     const running = childFfmpegs();
     if (running !== null) assert.equal(running, 1); // the check below can see ffmpeg at all
@@ -134,10 +136,14 @@ test('encoder: ffmpeg dying mid-stream rejects with its last message and leaves 
   process.env.FFMPEG_PATH = fake;
   try {
     const encoder = await createEncoder({ output, width: 64, height: 48, fps: '25' });
+    const expected = { name: 'FileError', message: `${output}: encoding failed (simulated encoder crash)` };
     await assert.rejects((async () => {
       for (let i = 0; i < 50; i += 1) await encoder.write(new Uint8Array(64 * 48 * 3));
       await encoder.finish();
-    })(), { name: 'FileError', message: `${output}: encoding failed (simulated encoder crash)` });
+    })(), expected);
+    assert.deepEqual(await listDir(join(dir, 'crash')), []);
+    await assert.rejects(encoder.write(new Uint8Array(64 * 48 * 3)), expected);
+    await assert.rejects(encoder.finish(), expected);
     await encoder.abort();
   } finally {
     if (saved === undefined) delete process.env.FFMPEG_PATH;

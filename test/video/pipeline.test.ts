@@ -7,7 +7,7 @@ import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { AbortError, FileError } from '../../src/util/errors.js';
 import { dataPath } from '../helpers/data.js';
 import {
-  audioCodec, audioSeconds, ffmpegsLeft, firstFrame, invert, listDir, makeClip, meanAbsDiff, tempDir,
+  audioCodec, audioSeconds, ffmpeg, ffmpegsLeft, firstFrame, invert, listDir, makeClip, meanAbsDiff, tempDir,
 } from './clips.js';
 
 let dir = '';
@@ -66,6 +66,17 @@ test('a clip without audio gives a video without audio; 29.97 fps stays 30000/10
   assert.equal(info.fps, '30000/1001');
   assert.equal(info.hasAudio, false);
   assert.equal(await countFrames(out), await countFrames(input));
+});
+
+test('a rotated clip is processed upright at its displayed size', async () => {
+  const plain = await makeClip(dir, 'plain.mp4', { audio: false, seconds: 0.2 });
+  const rotated = join(dir, 'rotated.mp4');
+  await ffmpeg(['-i', plain, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', '-y', rotated]);
+  const out = join(await outDir('rotated'), 'out.mp4');
+  const result = await processVideo({ input: rotated, output: out, transform: (f) => f });
+  assert.deepEqual([result.width, result.height], [48, 64]);
+  const info = await probeVideo(out);
+  assert.deepEqual([info.rotation, info.width, info.height], [0, 48, 64]);
 });
 
 test('PCM audio that mp4 cannot hold is re-encoded to AAC', async () => {

@@ -3,20 +3,29 @@
  * TensorFlow sense (output = ceil(input / stride), the odd pixel of padding at the end), which is
  * ONNX's SAME_UPPER and keeps working for symbolic sizes.
  */
-import { type Dim, type Shape, addDim, ceilDivDim, floorDivDim, mulDim } from '../shape.js';
+import { type Dim, type Shape, addDim, ceilDivDim, floorDivDim, isMultipleOf, mulDim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
+import { emitSpaceToDepthConv, emitSubPixelConvTranspose } from './conv-lowering.js';
 
 export type Padding2d = readonly [top: number, left: number, bottom: number, right: number];
+
+/**
+ * 'auto' lets emission pick a faster equivalent ONNX formulation where one is known
+ * (see conv-lowering.ts); 'direct' always writes the plain ONNX operator.
+ */
+export type ConvLowering = 'auto' | 'direct';
 
 export interface Conv2dAttrs {
   readonly stride: number;
   readonly padding: 'same' | Padding2d;
+  readonly lowering?: ConvLowering;
 }
 
 export interface ConvTranspose2dAttrs {
   readonly stride: number;
   /** Cropped from the full transposed-convolution output: [top, left, bottom, right]. */
   readonly pads: Padding2d;
+  readonly lowering?: ConvLowering;
 }
 
 function checkConvInputs(op: string, inputs: readonly Shape[], weightInAxis: 0 | 1): { k: readonly [Dim, Dim]; out: Dim } {
@@ -50,10 +59,17 @@ export const conv2d: OpDef<Conv2dAttrs> = {
     return [x[0], out, ...spatial];
   },
   emit(e, { inputs, output, attrs, inputShapes }) {
-    const [kh, kw] = [inputShapes[1][2], inputShapes[1][3]] as number[];
+    const [cout, cin, kh, kw] = inputShapes[1] as number[];
     const padding = attrs.padding === 'same' && attrs.stride === 1 && kh % 2 === 1 && kw % 2 === 1
       ? [(kh - 1) / 2, (kw - 1) / 2, (kh - 1) / 2, (kw - 1) / 2] as const
       : attrs.padding;
+    // Few output channels waste most of each SIMD block: fold 2x2 pixel blocks into channels.
+    const [, , h, w] = inputShapes[0];
+    if (attrs.lowering !== 'direct' && attrs.stride === 1 && cout <= 4 && kh === kw && kh >= 5 &&
+        padding !== 'same' && padding.every((p) => p === (kh - 1) / 2) && isMultipleOf(h, 2) && isMultipleOf(w, 2)) {
+      emitSpaceToDepthConv(e, inputs, output, cin, cout, kh, padding[0], 2);
+      return;
+    }
     e.node('Conv', inputs, [output], {
       kernel_shape: [kh, kw],
       strides: [attrs.stride, attrs.stride],
@@ -69,11 +85,19 @@ export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
     const x = inputs[0];
     const spatial = [x[2], x[3]].map((d, axis) => {
       const size = kernelSize('convTranspose2d', k[axis]);
-      return addDim(mulDim(addDim(d, -1), stride), size - pads[axis] - pads[axis + 2]);
+      const extra = size - pads[axis] - pads[axis + 2] - stride;
+      return addDim(mulDim(d, stride), extra);
     });
     return [x[0], out, ...spatial];
   },
   emit(e, { inputs, output, attrs, inputShapes }) {
+    const [cin, cout, kh, kw] = inputShapes[1] as number[];
+    const [top, left, bottom, right] = attrs.pads;
+    if (attrs.lowering !== 'direct' && attrs.stride > 1 && kh === kw && top === left && bottom === right &&
+        kh - top - bottom === attrs.stride) {
+      emitSubPixelConvTranspose(e, inputs, output, cin, cout, kh, attrs.stride, top);
+      return;
+    }
     e.node('ConvTranspose', inputs, [output], {
       kernel_shape: [inputShapes[1][2] as number, inputShapes[1][3] as number],
       strides: [attrs.stride, attrs.stride],

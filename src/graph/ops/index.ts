@@ -6,4 +6,4 @@ export { conv2d, convTranspose2d, type Conv2dAttrs, type ConvTranspose2dAttrs, t
 export { add, sub, mul, div, relu, tanh, sigmoid, clip, type ClipAttrs } from './elementwise.js';
 export { instanceNorm, type InstanceNormAttrs } from './norm.js';
 export { pad2d, crop2d, type PadAttrs, type Crop2dAttrs } from './pad.js';
-export { upsampleNearest, depthToSpace, type UpsampleAttrs, type DepthToSpaceAttrs } from './resize.js';
+export { upsampleNearest, depthToSpace, spaceToDepth, type UpsampleAttrs, type DepthToSpaceAttrs } from './resize.js';

@@ -1,5 +1,5 @@
 /** Changes of resolution: nearest-neighbour upsampling and depth-to-space (pixel shuffle). */
-import { formatShape, mulDim } from '../shape.js';
+import { floorDivDim, formatShape, mulDim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
 
 export interface UpsampleAttrs {
@@ -44,5 +44,23 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
   },
   emit(e, { inputs, output, attrs }) {
     e.node('DepthToSpace', inputs, [output], { blocksize: attrs.blockSize, mode: 'CRD' });
+  },
+};
+
+/** Inverse of depthToSpace: [N, C, H·b, W·b] → [N, C·b², H, W], ONNX's block-major channel order. */
+export const spaceToDepth: OpDef<DepthToSpaceAttrs> = {
+  type: 'spaceToDepth',
+  inferShape(inputs, { blockSize }) {
+    expectArity('spaceToDepth', inputs, 1);
+    const [x] = inputs;
+    const c = x[1];
+    if (x.length !== 4 || typeof c !== 'number') shapeError('spaceToDepth', `input ${formatShape(x)} must be NCHW`);
+    for (const d of [x[2], x[3]]) {
+      if (typeof d === 'number' && d % blockSize !== 0) shapeError('spaceToDepth', `spatial size ${d} is not a multiple of ${blockSize}`);
+    }
+    return [x[0], c * blockSize * blockSize, floorDivDim(x[2], blockSize), floorDivDim(x[3], blockSize)];
+  },
+  emit(e, { inputs, output, attrs }) {
+    e.node('SpaceToDepth', inputs, [output], { blocksize: attrs.blockSize });
   },
 };

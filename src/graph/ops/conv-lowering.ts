@@ -1,0 +1,166 @@
+/**
+ * Faster ONNX formulations of convolutions that onnxruntime's CPU kernels handle poorly, measured
+ * on the lengstrom network at 256² (onnxruntime-node 1.30, 2 threads):
+ *
+ * - stride-2 ConvTranspose 64→32: 33 ms; as one Conv with 2x2 kernels producing the 4 output
+ *   phases as channels, then DepthToSpace ("sub-pixel convolution"): 8 ms.
+ * - 9x9 Conv 32→3 (few output channels leave the SIMD blocks mostly empty): 49 ms; on a
+ *   SpaceToDepth(2) input with 12 output channels, then DepthToSpace: 9 ms.
+ *
+ * Both rearrange the weights inside the graph (Gather from a zero-padded flat kernel), so the
+ * lowering holds for trained weights that are graph inputs, and onnxruntime folds it away when the
+ * weights are initializers.
+ */
+import type { Emitter } from '../op.js';
+
+/** Per-axis tap table: for each phase r and sub-kernel tap j, the kernel index or -1. */
+interface PhaseTaps {
+  readonly taps: number; // sub-kernel size T
+  readonly padBefore: number;
+  readonly padAfter: number;
+  readonly index: number[][]; // [phase][j] → kernel index or -1
+}
+
+/**
+ * Builds the tap table from `offset(r, k)`: the input offset (in sub-sampled positions) that kernel
+ * tap k reads for output phase r, or null when tap k does not contribute to phase r.
+ */
+function phaseTaps(phases: number, kernel: number, offset: (r: number, k: number) => number | null): PhaseTaps {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let r = 0; r < phases; r++) {
+    for (let k = 0; k < kernel; k++) {
+      const d = offset(r, k);
+      if (d !== null) { min = Math.min(min, d); max = Math.max(max, d); }
+    }
+  }
+  const taps = max - min + 1;
+  const index = Array.from({ length: phases }, () => new Array<number>(taps).fill(-1));
+  for (let r = 0; r < phases; r++) {
+    for (let k = 0; k < kernel; k++) {
+      const d = offset(r, k);
+      if (d !== null) index[r][d - min] = k;
+    }
+  }
+  return { taps, padBefore: -min, padAfter: max, index };
+}
+
+/** Repeats each bias value `times` times: [C] → [C·times], matching CRD channel order. */
+function repeatBias(e: Emitter, bias: string, channels: number, times: number): string {
+  const column = e.temp('b_col');
+  e.node('Reshape', [bias, e.int64s([channels, 1], 'shape')], [column]);
+  const expanded = e.temp('b_expanded');
+  e.node('Expand', [column, e.int64s([channels, times], 'shape')], [expanded]);
+  const flat = e.temp('b_repeated');
+  e.node('Reshape', [expanded, e.int64s([channels * times], 'shape')], [flat]);
+  return flat;
+}
+
+/**
+ * ConvTranspose (weights [Cin, Cout, K, K], stride s, crop `before` at the start) as Conv +
+ * DepthToSpace. Valid when the output is exactly s × the input, i.e. K − before − after = s.
+ */
+export function emitSubPixelConvTranspose(
+  e: Emitter, inputs: readonly string[], output: string,
+  cin: number, cout: number, kernel: number, stride: number, before: number,
+): void {
+  // Output o = s·q + r reads input q + d through tap k when s·(q + d) + k − before = o.
+  const axis = phaseTaps(stride, kernel, (r, k) => ((r + before - k) % stride === 0 ? (r + before - k) / stride : null));
+  const T = axis.taps;
+  const zero = kernel * kernel;
+  const table: number[] = [];
+  for (let rh = 0; rh < stride; rh++) {
+    for (let rw = 0; rw < stride; rw++) {
+      for (let jh = 0; jh < T; jh++) {
+        for (let jw = 0; jw < T; jw++) {
+          const kh = axis.index[rh][jh];
+          const kw = axis.index[rw][jw];
+          table.push(kh < 0 || kw < 0 ? zero : kh * kernel + kw);
+        }
+      }
+    }
+  }
+  const taps = e.int64s(table, 'taps', [stride * stride, T * T]);
+  // [Cin, Cout, s², T²] → [Cout, s², Cin, T²] → [Cout·s², Cin, T, T]
+  const gathered = gatherKernel(e, inputs[1], cin, cout, kernel, taps);
+  const transposed = e.temp('w_subpixel_t');
+  e.node('Transpose', [gathered], [transposed], { perm: [1, 2, 0, 3] });
+  const weight = e.temp('w_subpixel');
+  e.node('Reshape', [transposed, e.int64s([cout * stride * stride, cin, T, T], 'shape')], [weight]);
+  const bias = inputs[2] ? [repeatBias(e, inputs[2], cout, stride * stride)] : [];
+  const phases = e.temp('phases');
+  e.node('Conv', [inputs[0], weight, ...bias], [phases], {
+    kernel_shape: [T, T],
+    pads: [axis.padBefore, axis.padBefore, axis.padAfter, axis.padAfter],
+  });
+  e.node('DepthToSpace', [phases], [output], { blocksize: stride, mode: 'CRD' });
+}
+
+/**
+ * Stride-1 Conv with symmetric padding `pad` (weights [Cout, Cin, K, K]) computed on a
+ * SpaceToDepth(b) input with b²·Cout output channels, then DepthToSpace. Needs H and W
+ * divisible by b.
+ */
+export function emitSpaceToDepthConv(
+  e: Emitter, inputs: readonly string[], output: string,
+  cin: number, cout: number, kernel: number, pad: number, block: number,
+): void {
+  // Output o = b·q + r reads input b·m + t with m = q + d when b·q + r + k − pad = b·(q + d) + t.
+  // Per axis, an output phase r and an input phase t combine into one phase index r·b + t.
+  const axis = phaseTaps(block * block, kernel, (rt, k) => {
+    const r = Math.floor(rt / block);
+    const t = rt % block;
+    const n = r + k - pad - t;
+    return n % block === 0 ? n / block : null;
+  });
+  const T = axis.taps;
+  const zero = kernel * kernel;
+  const table: number[] = [];
+  // Order [rh, rw, th, tw, jh, jw] so that the gathered axes read [r = rh·b + rw, t = th·b + tw].
+  for (let rh = 0; rh < block; rh++) {
+    for (let rw = 0; rw < block; rw++) {
+      for (let th = 0; th < block; th++) {
+        for (let tw = 0; tw < block; tw++) {
+          for (let jh = 0; jh < T; jh++) {
+            for (let jw = 0; jw < T; jw++) {
+              const kh = axis.index[rh * block + th][jh];
+              const kw = axis.index[rw * block + tw][jw];
+              table.push(kh < 0 || kw < 0 ? zero : kh * kernel + kw);
+            }
+          }
+        }
+      }
+    }
+  }
+  const b2 = block * block;
+  const taps = e.int64s(table, 'taps', [b2, b2, T * T]);
+  // [Cout, Cin, r, t, T²] → [Cout, r, t, Cin, T²] → [Cout·b², b²·Cin, T, T]
+  const gathered = gatherKernel(e, inputs[1], cout, cin, kernel, taps);
+  const transposed = e.temp('w_s2d_t');
+  e.node('Transpose', [gathered], [transposed], { perm: [0, 2, 3, 1, 4] });
+  const weight = e.temp('w_s2d');
+  e.node('Reshape', [transposed, e.int64s([cout * b2, b2 * cin, T, T], 'shape')], [weight]);
+  const bias = inputs[2] ? [repeatBias(e, inputs[2], cout, b2)] : [];
+  const blocks = e.temp('s2d');
+  e.node('SpaceToDepth', [inputs[0]], [blocks], { blocksize: block });
+  const phases = e.temp('phases');
+  e.node('Conv', [blocks, weight, ...bias], [phases], {
+    kernel_shape: [T, T],
+    pads: [axis.padBefore, axis.padBefore, axis.padAfter, axis.padAfter],
+  });
+  e.node('DepthToSpace', [phases], [output], { blocksize: block, mode: 'CRD' });
+}
+
+/**
+ * Rearranges a kernel: `w` reshaped to [A, B, K·K] with a zero appended, gathered along the last
+ * axis by `taps` (entries K·K pick the zero) → [A, B, ...taps' shape].
+ */
+function gatherKernel(e: Emitter, w: string, a: number, b: number, kernel: number, taps: string): string {
+  const flat = e.temp('w_flat');
+  e.node('Reshape', [w, e.int64s([a, b, kernel * kernel], 'shape')], [flat]);
+  const padded = e.temp('w_padded');
+  e.node('Pad', [flat, e.int64s([0, 0, 0, 0, 0, 1], 'pads')], [padded], { mode: 'constant' });
+  const gathered = e.temp('w_gathered');
+  e.node('Gather', [padded, taps], [gathered], { axis: 2 });
+  return gathered;
+}

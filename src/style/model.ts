@@ -1,0 +1,22 @@
+/** A feed-forward style model ready to run: a resolved ONNX file on an onnxruntime session. */
+import { loadModel, type Model, type RuntimeOptions } from '../runtime/index.js';
+import { resolveModel } from '../weights/store.js';
+
+export interface StyleModel {
+  /** How the model was named (store name or path), for messages. */
+  readonly label: string;
+  readonly session: Model;
+  readonly input: string;
+  readonly output: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Opens `--model`: a store name, an `.onnx` file, or a checkpoint directory.
+ * @throws Error naming the model when it cannot be found or loaded.
+ */
+export async function openStyleModel(spec: string, runtime: RuntimeOptions = {}): Promise<StyleModel> {
+  const resolved = await resolveModel(spec);
+  const session = await loadModel(resolved.bytes, runtime, resolved.label);
+  return { label: resolved.label, session, input: resolved.input, output: resolved.output, metadata: resolved.metadata };
+}

@@ -1,0 +1,201 @@
+/**
+ * Feed-forward style transfer (Johnson et al. 2016): one pass of a trained transformation network,
+ * for an image, a folder of images or a video, with the controls per-style networks lack —
+ * strength, colour preservation — and tiling for images too large to run whole.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join, relative } from 'node:path';
+import { readImage, writeImage, isSupportedImagePath } from '../image/codec.js';
+import { preserveLuminance, matchHistograms, blendImages } from '../image/color.js';
+import { reflectPadTo, cropImage } from '../image/pad.js';
+import { toRgbImage, toInterleaved } from '../image/pixels.js';
+import { resizeImage, fitLongerSide } from '../image/resize.js';
+import { planTiles, autoTileSize, TileBlender } from '../image/tiles.js';
+import type { RgbImage } from '../image/types.js';
+import { processVideo, probeVideo, type VideoProgress } from '../video/index.js';
+import { throwIfAborted, messageOf } from '../util/errors.js';
+import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
+import type { StyleModel } from './model.js';
+
+export const COLOR_MODES = ['luminance', 'histogram'] as const;
+export type ColorMode = (typeof COLOR_MODES)[number];
+
+/** Pixels per tile side when tiling is automatic, and the pixel count above which it starts. */
+export const AUTO_TILE_PIXELS = 4_000_000;
+export const DEFAULT_TILE_OVERLAP = 64;
+
+export interface StylizeOptions {
+  /** Resize so the longer side has this many pixels (default: keep the size). */
+  readonly size?: number;
+  /** Tile side in pixels; 'auto' (default) tiles images above ~4 MP; 0 never tiles. */
+  readonly tile?: number | 'auto';
+  /** Overlap between tiles in pixels (default 64), blended with feathered weights. */
+  readonly tileOverlap?: number;
+  /** 0..1: blend of content (0) and stylised output (1); default 1. */
+  readonly strength?: number;
+  /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
+  readonly preserveColors?: ColorMode;
+  readonly signal?: AbortSignal;
+  /** Called after each tile of a tiled image. */
+  readonly onTile?: (done: number, total: number) => void;
+}
+
+/** Validates options once, at the boundary. */
+export function checkStylizeOptions(options: StylizeOptions): void {
+  if (options.size !== undefined) expectInteger('size', options.size, 8, 65536);
+  if (options.tile !== undefined && options.tile !== 'auto') expectInteger('tile', options.tile, 0, 65536);
+  if (options.tile !== undefined && options.tile !== 'auto' && options.tile > 0 && options.tile < 32) expectInteger('tile', options.tile, 32);
+  if (options.tileOverlap !== undefined) expectInteger('tileOverlap', options.tileOverlap, 0, 4096);
+  if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
+  if (options.preserveColors !== undefined) expectOneOf('preserveColors', options.preserveColors, COLOR_MODES);
+}
+
+/** One network pass: reflection-pad to a multiple of 4 (the network's down/up-sampling) and crop back. */
+async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage> {
+  const { image: padded, crop } = reflectPadTo(image, 4);
+  const out = await style.session.run({ [style.input]: { data: padded.data, dims: [1, 3, padded.height, padded.width] } });
+  const result = out[style.output];
+  const [n, c, h, w] = result.dims;
+  if (n !== 1 || c !== 3 || h !== padded.height || w !== padded.width) {
+    throw new Error(`${style.label}: expected an output of [1, 3, ${padded.height}, ${padded.width}] but it produced [${result.dims.join(', ')}]`);
+  }
+  // External models need not clip their output.
+  const data = result.data;
+  for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
+  return cropImage({ data, width: w, height: h }, crop);
+}
+
+function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
+  const tile = options.tile ?? 'auto';
+  if (tile === 'auto') return autoTileSize(image.width, image.height, AUTO_TILE_PIXELS);
+  if (tile === 0 || (image.width <= tile && image.height <= tile)) return null;
+  return tile;
+}
+
+/** The network applied to the whole image, in overlapping tiles when it is large. */
+async function stylizeWhole(style: StyleModel, image: RgbImage, options: StylizeOptions): Promise<RgbImage> {
+  const tile = tileSizeFor(image, options);
+  if (tile === null) return runNetwork(style, image);
+  const overlap = Math.min(options.tileOverlap ?? DEFAULT_TILE_OVERLAP, Math.floor(tile / 2));
+  const rects = planTiles(image.width, image.height, { tile, overlap, multiple: 4 });
+  const blender = new TileBlender(image.width, image.height, { feather: overlap });
+  for (const [i, rect] of rects.entries()) {
+    throwIfAborted(options.signal);
+    blender.add(await runNetwork(style, cropImage(image, rect)), rect);
+    options.onTile?.(i + 1, rects.length);
+  }
+  return blender.result();
+}
+
+/**
+ * Stylises one image (float RGB 0..255, planar). The content is first resized when `size` is given.
+ * @throws RangeError/TypeError for invalid options; Error naming the model if inference fails.
+ */
+export async function stylizeImage(style: StyleModel, content: RgbImage, options: StylizeOptions = {}): Promise<RgbImage> {
+  checkStylizeOptions(options);
+  throwIfAborted(options.signal);
+  let image = content;
+  if (options.size !== undefined) {
+    const { width, height } = fitLongerSide(content.width, content.height, options.size);
+    image = await resizeImage(content, width, height);
+  }
+  let out = await stylizeWhole(style, image, options);
+  const strength = options.strength ?? 1;
+  if (strength < 1) out = blendImages(image, out, strength);
+  if (options.preserveColors === 'luminance') out = preserveLuminance(out, image);
+  else if (options.preserveColors === 'histogram') out = matchHistograms(out, image);
+  return out;
+}
+
+/** Stylises an image file into another; alpha is kept for formats that have it. */
+export async function stylizeFile(style: StyleModel, input: string, output: string, options: StylizeOptions = {}): Promise<{ width: number; height: number }> {
+  checkStylizeOptions(options);
+  const { image, alpha } = await readImage(input, { keepAlpha: true });
+  const out = await stylizeImage(style, image, options);
+  let outAlpha = alpha;
+  if (alpha && (out.width !== image.width || out.height !== image.height)) {
+    // Resize the alpha plane with the same filter, carried as a grey image.
+    const grey = new Float32Array(alpha.length * 3);
+    grey.set(alpha, 0); grey.set(alpha, alpha.length); grey.set(alpha, 2 * alpha.length);
+    outAlpha = (await resizeImage({ data: grey, width: image.width, height: image.height }, out.width, out.height)).data.subarray(0, out.width * out.height);
+  }
+  throwIfAborted(options.signal);
+  await writeImage(output, out, { alpha: outAlpha });
+  return { width: out.width, height: out.height };
+}
+
+export interface FolderProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly file: string;
+  readonly error?: string;
+}
+
+export interface FolderResult {
+  readonly written: { input: string; output: string }[];
+  readonly failed: { input: string; error: string }[];
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await walk(path)));
+    else if (entry.isFile() && isSupportedImagePath(path)) files.push(path);
+  }
+  return files;
+}
+
+/**
+ * Stylises every image under `inputDir` (recursively) into `outputDir`, mirroring the tree.
+ * Unreadable files are skipped and reported, not fatal. `format` ('.png' …) overrides extensions.
+ */
+export async function stylizeFolder(
+  style: StyleModel, inputDir: string, outputDir: string,
+  options: StylizeOptions & { format?: string; onProgress?: (p: FolderProgress) => void } = {},
+): Promise<FolderResult> {
+  checkStylizeOptions(options);
+  const files = await walk(inputDir);
+  const result: FolderResult = { written: [], failed: [] };
+  for (const [i, input] of files.entries()) {
+    throwIfAborted(options.signal);
+    const rel = relative(inputDir, input);
+    const output = join(outputDir, options.format ? rel.slice(0, rel.length - extname(rel).length) + options.format : rel);
+    try {
+      await stylizeFile(style, input, output, options);
+      result.written.push({ input, output });
+      options.onProgress?.({ done: i + 1, total: files.length, file: input });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      result.failed.push({ input, error: messageOf(error) });
+      options.onProgress?.({ done: i + 1, total: files.length, file: input, error: messageOf(error) });
+    }
+  }
+  return result;
+}
+
+/** Whether a path exists and is a directory. */
+export async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+/**
+ * Stylises a video frame by frame: same frame rate and frame count, audio copied, next frame
+ * decoded while the current one runs. Nothing is left at `output` if it fails or is aborted.
+ */
+export async function stylizeVideo(
+  style: StyleModel, input: string, output: string,
+  options: StylizeOptions & { crf?: number; onProgress?: (p: VideoProgress) => void } = {},
+): Promise<{ frames: number; fps: string; width: number; height: number; seconds: number }> {
+  checkStylizeOptions(options);
+  const info = await probeVideo(input);
+  const size = options.size !== undefined ? fitLongerSide(info.width, info.height, options.size) : { width: info.width, height: info.height };
+  const frameOptions = { ...options, size: undefined };
+  return processVideo({
+    input, output, signal: options.signal, onProgress: options.onProgress, crf: options.crf as never,
+    decodeWidth: size.width, decodeHeight: size.height,
+    transform: async (frame) => toInterleaved(await stylizeImage(style, toRgbImage(frame, size.width, size.height), frameOptions)),
+    outWidth: size.width, outHeight: size.height,
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * The model store: one ONNX file per style model in the user's cache directory
+ * (`$PASTICHE_HOME`, else `$XDG_CACHE_HOME/pastiche`, else `~/.cache/pastiche`), with its name,
+ * architecture, source and description in the file's own metadata_props.
+ */
+import { readFile, readdir, rm, stat, copyFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, extname, join, resolve } from 'node:path';
+import type { onnx } from 'onnx-proto';
+import { toOnnxModel } from '../graph/index.js';
+import { buildTransformer, LENGSTROM } from '../nets/transformer.js';
+import { writeAtomically, writeFileAtomically } from '../util/atomic.js';
+import { FileError, messageOf } from '../util/errors.js';
+import { isLengstromCheckpoint, readLengstromCheckpoint } from './lengstrom.js';
+import { checkStyleModel, decodeOnnx, encodeOnnx, makeSpatialDimsSymbolic, readMetadata, setMetadata } from './onnx-file.js';
+
+/** Metadata keys pastiche writes into metadata_props. */
+export const META = {
+  name: 'pastiche.name',
+  architecture: 'pastiche.architecture',
+  source: 'pastiche.source',
+  description: 'pastiche.description',
+  created: 'pastiche.created',
+} as const;
+
+export interface StoredModel {
+  readonly name: string;
+  readonly path: string;
+  readonly architecture: string;
+  readonly source: string;
+  readonly description: string;
+  readonly created: string;
+  readonly bytes: number;
+}
+
+/** The store's root directory. */
+export function storeDir(): string {
+  if (process.env.PASTICHE_HOME) return resolve(process.env.PASTICHE_HOME);
+  const cache = process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache');
+  return join(cache, 'pastiche');
+}
+
+const modelsDir = (): string => join(storeDir(), 'models');
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** @throws RangeError for names that are not safe file names. */
+export function checkModelName(name: string): string {
+  if (!NAME.test(name) || name.endsWith('.onnx')) {
+    throw new RangeError(`Expected a model name of letters, digits, '_', '.' or '-' (at most 64, not ending in .onnx) but received '${name}'`);
+  }
+  return name;
+}
+
+/** Path of a stored model's file (whether or not it exists). */
+export function modelPath(name: string): string {
+  return join(modelsDir(), `${checkModelName(name)}.onnx`);
+}
+
+/**
+ * Turns a model source into an ONNX style model: a lengstrom/ml5 checkpoint directory is built
+ * into the transformer network; an `.onnx` file is checked and given symbolic H and W.
+ */
+export async function modelFromSource(source: string): Promise<{ model: onnx.ModelProto; architecture: string }> {
+  let info;
+  try {
+    info = await stat(source);
+  } catch (error) {
+    throw new FileError(source, `no such model file or directory (${messageOf(error)})`, { cause: error });
+  }
+  if (info.isDirectory()) {
+    if (!(await isLengstromCheckpoint(source))) {
+      // Read it anyway so the error names the missing manifest or variable.
+      await readLengstromCheckpoint(source);
+    }
+    const params = await readLengstromCheckpoint(source);
+    return { model: toOnnxModel(buildTransformer(LENGSTROM, params).graph), architecture: 'lengstrom' };
+  }
+  const bytes = await readFile(source);
+  const model = decodeOnnx(bytes, source);
+  checkStyleModel(model, source);
+  makeSpatialDimsSymbolic(model);
+  return { model, architecture: readMetadata(model)[META.architecture] || 'external' };
+}
+
+function describe(path: string, model: onnx.IModelProto, bytes: number): StoredModel {
+  const meta = readMetadata(model);
+  return {
+    name: meta[META.name] || basename(path, '.onnx'),
+    path,
+    architecture: meta[META.architecture] || 'external',
+    source: meta[META.source] || '',
+    description: meta[META.description] || '',
+    created: meta[META.created] || '',
+    bytes,
+  };
+}
+
+export interface ImportOptions {
+  /** Store name; default: the source's file or directory name. */
+  readonly name?: string;
+  readonly description?: string;
+  /** Replace an existing model of that name. */
+  readonly force?: boolean;
+}
+
+/**
+ * Imports a checkpoint directory or ONNX file into the store.
+ * @throws FileError naming the source when it cannot be read; Error when the name is taken.
+ */
+export async function importModel(source: string, options: ImportOptions = {}): Promise<StoredModel> {
+  const name = checkModelName(options.name ?? basename(source, extname(source)));
+  const target = modelPath(name);
+  if (!options.force && (await stat(target).catch(() => null))) {
+    throw new Error(`A model named '${name}' is already in the store (${target}); pass --force to replace it`);
+  }
+  const { model, architecture } = await modelFromSource(source);
+  setMetadata(model, {
+    [META.name]: name,
+    [META.architecture]: architecture,
+    [META.source]: resolve(source),
+    [META.description]: options.description ?? `${architecture} style network imported from ${basename(source)}`,
+    [META.created]: new Date().toISOString(),
+  });
+  const bytes = encodeOnnx(model);
+  await writeFileAtomically(target, bytes);
+  return describe(target, model, bytes.byteLength);
+}
+
+/** Every model in the store, by name. */
+export async function listModels(): Promise<StoredModel[]> {
+  const files = await readdir(modelsDir()).catch(() => [] as string[]);
+  const models: StoredModel[] = [];
+  for (const file of files.filter((f) => f.endsWith('.onnx') && !f.startsWith('.')).sort()) {
+    const path = join(modelsDir(), file);
+    const bytes = await readFile(path);
+    try {
+      models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength));
+    } catch {
+      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes: bytes.byteLength });
+    }
+  }
+  return models;
+}
+
+/** @throws Error when no model has that name. */
+export async function removeModel(name: string): Promise<void> {
+  const path = modelPath(name);
+  if (!(await stat(path).catch(() => null))) throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
+  await rm(path);
+}
+
+/** Copies a stored model's ONNX file to `destination`. */
+export async function exportModel(name: string, destination: string): Promise<void> {
+  const path = modelPath(name);
+  if (!(await stat(path).catch(() => null))) throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
+  await writeAtomically(destination, (temp) => copyFile(path, temp));
+}
+
+/** A resolved style model: ONNX bytes plus what to call it. */
+export interface ResolvedModel {
+  readonly label: string;
+  readonly bytes: Uint8Array;
+  readonly input: string;
+  readonly output: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Resolves `--model`: a store name, a path to an `.onnx` file, or a checkpoint directory.
+ * @throws Error listing the stored names when nothing matches.
+ */
+export async function resolveModel(spec: string): Promise<ResolvedModel> {
+  const looksLikePath = spec.includes('/') || spec.includes('\\') || spec.endsWith('.onnx') || spec.startsWith('.');
+  if (!looksLikePath && NAME.test(spec)) {
+    const path = modelPath(spec);
+    const bytes = await readFile(path).catch(() => null);
+    if (bytes) {
+      const model = decodeOnnx(bytes, path);
+      return { label: spec, bytes, ...checkStyleModel(model, path), metadata: readMetadata(model) };
+    }
+    if (!(await stat(spec).catch(() => null))) {
+      const names = (await listModels()).map((m) => m.name);
+      throw new Error(`No model named '${spec}' in the store (${modelsDir()}); ${names.length ? `available: ${names.join(', ')}` : 'it is empty: add one with `pastiche models import`'}`);
+    }
+  }
+  const { model } = await modelFromSource(spec);
+  const io = checkStyleModel(model, spec);
+  return { label: spec, bytes: encodeOnnx(model), ...io, metadata: readMetadata(model) };
+}
