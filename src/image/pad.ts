@@ -69,7 +69,9 @@ export function reflectPad(image: RgbImage, padding: Padding): RgbImage {
     for (let y = 0; y < outHeight; y++) {
       const srcRow = srcPlane + reflectIndex(y - top, height) * width;
       const dstRow = dstPlane + y * outWidth;
-      for (let x = 0; x < outWidth; x++) out[dstRow + x] = data[srcRow + columns[x]];
+      out.set(data.subarray(srcRow, srcRow + width), dstRow + left); // the row itself: one memcpy
+      for (let x = 0; x < left; x++) out[dstRow + x] = data[srcRow + columns[x]];
+      for (let x = left + width; x < outWidth; x++) out[dstRow + x] = data[srcRow + columns[x]];
     }
   }
   return { data: out, width: outWidth, height: outHeight };

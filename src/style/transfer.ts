@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { readImage, writeImage, isSupportedImagePath } from '../image/codec.js';
 import { preserveLuminance, matchHistograms, blendImages } from '../image/color.js';
-import { reflectPadTo, cropImage } from '../image/pad.js';
+import { reflectPad, reflectPadTo, cropImage } from '../image/pad.js';
 import { toRgbImage, toInterleaved } from '../image/pixels.js';
 import { resizeImage, fitLongerSide } from '../image/resize.js';
 import { planTiles, autoTileSize, TileBlender } from '../image/tiles.js';
@@ -23,12 +23,19 @@ export type ColorMode = (typeof COLOR_MODES)[number];
 /** Pixels per tile side when tiling is automatic, and the pixel count above which it starts. */
 export const AUTO_TILE_PIXELS = 4_000_000;
 export const DEFAULT_TILE_OVERLAP = 64;
+/**
+ * Reflected border added around the image before the network and cropped after: the networks'
+ * zero padding paints a frame along the image edges, which 32 px of margin moves out of view.
+ */
+export const DEFAULT_MARGIN = 32;
 
 export interface StylizeOptions {
   /** Resize so the longer side has this many pixels (default: keep the size). */
   readonly size?: number;
   /** Tile side in pixels; 'auto' (default) tiles images above ~4 MP; 0 never tiles. */
   readonly tile?: number | 'auto';
+  /** Reflected border in pixels around the image while it runs (default 32; 0 for speed). */
+  readonly margin?: number;
   /** Overlap between tiles in pixels (default 64), blended with feathered weights. */
   readonly tileOverlap?: number;
   /** 0..1: blend of content (0) and stylised output (1); default 1. */
@@ -46,6 +53,7 @@ export function checkStylizeOptions(options: StylizeOptions): void {
   if (options.tile !== undefined && options.tile !== 'auto') expectInteger('tile', options.tile, 0, 65536);
   if (options.tile !== undefined && options.tile !== 'auto' && options.tile > 0 && options.tile < 32) expectInteger('tile', options.tile, 32);
   if (options.tileOverlap !== undefined) expectInteger('tileOverlap', options.tileOverlap, 0, 4096);
+  if (options.margin !== undefined) expectInteger('margin', options.margin, 0, 1024);
   if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
   if (options.preserveColors !== undefined) expectOneOf('preserveColors', options.preserveColors, COLOR_MODES);
 }
@@ -72,8 +80,16 @@ function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
   return tile;
 }
 
-/** The network applied to the whole image, in overlapping tiles when it is large. */
-async function stylizeWhole(style: StyleModel, image: RgbImage, options: StylizeOptions): Promise<RgbImage> {
+/** The network applied to the whole image (with its margin), in overlapping tiles when it is large. */
+async function stylizeWhole(style: StyleModel, content: RgbImage, options: StylizeOptions): Promise<RgbImage> {
+  const margin = options.margin ?? DEFAULT_MARGIN;
+  if (margin === 0) return stylizeTiled(style, content, options);
+  const padded = reflectPad(content, { left: margin, top: margin, right: margin, bottom: margin });
+  const out = await stylizeTiled(style, padded, options);
+  return cropImage(out, { left: margin, top: margin, width: content.width, height: content.height });
+}
+
+async function stylizeTiled(style: StyleModel, image: RgbImage, options: StylizeOptions): Promise<RgbImage> {
   const tile = tileSizeFor(image, options);
   if (tile === null) return runNetwork(style, image);
   const overlap = Math.min(options.tileOverlap ?? DEFAULT_TILE_OVERLAP, Math.floor(tile / 2));

@@ -1,13 +1,14 @@
 /**
- * An independent implementation of the lengstrom transformer network with TF.js ops (CPU
- * backend), straight from the TensorFlow checkpoint's variables and TensorFlow semantics:
- * NHWC, 'same' padding, conv2dTranspose with [h, w, out, in] filters. It shares no code with
- * pastiche's graph builder or weight mapping.
+ * An independent implementation of the lengstrom transformer network with TF.js ops, straight
+ * from the TensorFlow checkpoint's variables and TensorFlow semantics: NHWC, 'same' padding,
+ * conv2dTranspose with [h, w, out, in] filters. It shares no code with pastiche's graph builder
+ * or weight mapping. Tests run it on the CPU backend (the default here); the benchmark on wasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 
 await tf.setBackend('cpu');
+export { tf };
 
 export interface TfVariable {
   readonly data: Float32Array;

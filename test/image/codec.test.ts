@@ -141,6 +141,18 @@ test('greyscale and 16-bit files decode to 3 equal 8-bit channels', async () => 
   assert.deepEqual(Array.from((await readImage(deep)).image.data), [255, 128, 0, 128, 10, 128]);
 });
 
+test('an animated GIF reads as its first frame', async () => {
+  const frames = Buffer.alloc(6 * 8 * 3);
+  frames.fill(200, 0, 6 * 4 * 3); // frame 1 light grey, frame 2 black
+  const path = scratch.path('anim.gif');
+  await sharp(frames, { raw: { width: 6, height: 8, channels: 3, pageHeight: 4 } }).gif().toFile(path);
+  const { image, format } = await readImage(path);
+  assert.equal(format, 'gif');
+  assert.deepEqual([image.width, image.height], [6, 4]);
+  assert.deepEqual(await imageSize(path), { width: 6, height: 4 });
+  assert.ok(image.data.every((v) => Math.abs(v - 200) <= 2));
+});
+
 test('missing, empty, folder and non-image inputs are FileErrors naming the path', async () => {
   const missing = scratch.path('nope.jpg');
   await rejectsAbout(readImage(missing), missing, /file not found/);

@@ -32,10 +32,11 @@ function checkPlan(width: number, height: number, tile: number, overlap: number,
 
 test('planTiles covers the image with equal, overlapping, aligned tiles', () => {
   for (const [w, h] of [[1000, 700], [257, 1], [1, 1], [513, 300], [4096, 97], [300, 300], [999, 1001]]) {
-    for (const [tile, overlap, multiple] of [[256, 32, 4], [256, 0, 1], [100, 99, 1], [64, 16, 8], [300, 50, 16]]) {
+    for (const [tile, overlap, multiple] of [[256, 32, 4], [256, 0, 1], [100, 90, 1], [64, 16, 8], [300, 50, 16]]) {
       checkPlan(w, h, tile, overlap, multiple);
     }
   }
+  checkPlan(30, 20, 10, 9, 1); // tiles advancing one pixel at a time
 });
 
 test('planTiles: a small image is one tile, and the tile count is minimal for the overlap', () => {

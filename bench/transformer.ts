@@ -1,0 +1,54 @@
+/**
+ * Feed-forward inference of the lengstrom network (la_muse checkpoint): pastiche on onnxruntime-node
+ * against TF.js-wasm running the same network (test/helpers/tf-reference.ts) in the same process.
+ */
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { buildTransformer, LENGSTROM } from '../src/nets/transformer.js';
+import { toOnnxBytes } from '../src/graph/index.js';
+import { loadModel } from '../src/runtime/index.js';
+import { readLengstromCheckpoint } from '../src/weights/lengstrom.js';
+import { lengstromReference, tf, type TfVariable } from '../test/helpers/tf-reference.js';
+import { syntheticImage, table, time } from './util.js';
+
+const SIZES: [number, number][] = [[256, 256], [512, 512], [640, 480]];
+
+function readVariables(dir: string): Map<string, TfVariable> {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, { filename: string; shape: number[] }>;
+  return new Map(Object.entries(manifest).map(([name, { filename, shape }]) => {
+    const bytes = readFileSync(join(dir, filename));
+    return [name, { data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape }];
+  }));
+}
+
+export async function benchTransformer(dataDir: string, threads: number): Promise<{ ms256: number; fps: Record<string, number> }> {
+  const checkpoint = join(dataDir, 'models/fast-style/la_muse');
+  const model = await loadModel(toOnnxBytes(buildTransformer(LENGSTROM, await readLengstromCheckpoint(checkpoint)).graph), { threads });
+
+  await import('@tensorflow/tfjs-backend-wasm');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  wasm.setThreadsCount(threads);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const vars = readVariables(checkpoint);
+
+  const rows: (string | number)[][] = [];
+  const fps: Record<string, number> = {};
+  let ms256 = 0;
+  for (const [w, h] of SIZES) {
+    const planar = syntheticImage(w, h);
+    const ours = await time(() => model.run({ image: { data: planar, dims: [1, 3, h, w] } }), 7, 2);
+    const nhwc = new Float32Array(planar.length);
+    for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) nhwc[i * 3 + c] = planar[c * w * h + i];
+    const peer = await time(() => lengstromReference(vars, nhwc, h, w), w * h > 70000 ? 3 : 5, 1);
+    if (w === 256) ms256 = ours.medianMs;
+    fps[`${w}x${h}`] = 1000 / ours.medianMs;
+    rows.push([`${w}x${h}`, ours.medianMs.toFixed(1), ours.bestMs.toFixed(1), (1000 / ours.medianMs).toFixed(1),
+      peer.medianMs.toFixed(0), (peer.medianMs / ours.medianMs).toFixed(1) + 'x']);
+  }
+  await tf.setBackend('cpu');
+  console.log(`\n## Feed-forward inference: lengstrom network (la_muse), ${threads} threads, batch 1\n`);
+  console.log(`tfjs-wasm threads: ${wasm.getThreadsCount?.() ?? '?'} · onnxruntime-node threads: ${threads}\n`);
+  console.log(table(['size', 'pastiche ms (median)', 'best ms', 'fps', 'TF.js-wasm ms', 'speed-up'], rows));
+  return { ms256, fps };
+}

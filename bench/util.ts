@@ -1,0 +1,48 @@
+/** Shared benchmark helpers: timing, machine description, table output. */
+import { cpus, totalmem } from 'node:os';
+
+export interface Timing {
+  readonly medianMs: number;
+  readonly bestMs: number;
+  readonly runs: number;
+}
+
+/** Runs `fn` `warmup` times untimed, then `runs` times; reports median and best. */
+export async function time(fn: () => Promise<unknown> | unknown, runs = 7, warmup = 2): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { medianMs: times[Math.floor(runs / 2)], bestMs: times[0], runs };
+}
+
+export function machine(): string {
+  const cpu = cpus();
+  return `${cpu[0]?.model ?? 'unknown CPU'} · ${cpu.length} logical cores · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version}`;
+}
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [line(cells[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** A deterministic photo-like test input: smooth gradients plus texture, 0..255, planar RGB. */
+export function syntheticImage(width: number, height: number): Float32Array {
+  const data = new Float32Array(3 * width * height);
+  const plane = width * height;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      data[i] = 128 + 100 * Math.sin(x / 17) * Math.cos(y / 23);
+      data[plane + i] = (255 * x) / width;
+      data[2 * plane + i] = 128 + 90 * Math.sin((x + y) / 9);
+    }
+  }
+  return data;
+}

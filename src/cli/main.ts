@@ -1,0 +1,40 @@
+/** The `pastiche` command line: one file per command, this one only wires them up. */
+import { Command, CommanderError } from 'commander';
+import { messageOf } from '../util/errors.js';
+import { modelsCommand } from './models.js';
+import { stylizeCommand } from './stylize.js';
+
+export function program(): Command {
+  const program = new Command('pastiche')
+    .description('Neural style transfer: repaint photos and videos in the style of a painting')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.addCommand(stylizeCommand());
+  program.addCommand(modelsCommand());
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await program().parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; commander has already printed the usage error.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof Error && error.name === 'AbortError') {
+      process.stderr.write('pastiche: interrupted; nothing was written\n');
+      return 130;
+    }
+    process.stderr.write(`pastiche: ${messageOf(error)}\n`);
+    if (process.env.PASTICHE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
