@@ -30,12 +30,19 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-const wrap = (d: Dim): string => (typeof d === 'number' || /^\w+$/.test(d) ? String(d) : `(${d})`);
+/** Parenthesises a symbolic term unless it is one word or one call like 'ceil(H/2)'. */
+const wrap = (d: Dim): string => (typeof d === 'number' || /^\w+$/.test(d) || /^\w+\([^()]*(\([^()]*\))*[^()]*\)$/.test(d) ? String(d) : `(${d})`);
 
+/**
+ * d + n. Symbolic sums keep one constant term ('H+8' − 9 → 'H-1'), so shapes that are equal
+ * also read equal and broadcast against each other.
+ */
 export function addDim(d: Dim, n: number): Dim {
-  if (n === 0) return d;
   if (typeof d === 'number') return d + n;
-  return n > 0 ? `${d}+${n}` : `${d}-${-n}`;
+  const sum = /^(.*[^+-])([+-]\d+)$/.exec(d);
+  const base = sum ? sum[1] : d;
+  const offset = (sum ? Number(sum[2]) : 0) + n;
+  return offset === 0 ? base : `${base}${offset > 0 ? '+' : '-'}${Math.abs(offset)}`;
 }
 
 export function mulDim(d: Dim, n: number): Dim {
@@ -45,12 +52,12 @@ export function mulDim(d: Dim, n: number): Dim {
 
 export function ceilDivDim(d: Dim, n: number): Dim {
   if (n === 1) return d;
-  return typeof d === 'number' ? Math.ceil(d / n) : `ceil(${d}/${n})`;
+  return typeof d === 'number' ? Math.ceil(d / n) : `ceil(${wrap(d)}/${n})`;
 }
 
 export function floorDivDim(d: Dim, n: number): Dim {
   if (n === 1) return d;
-  return typeof d === 'number' ? Math.floor(d / n) : `floor(${d}/${n})`;
+  return typeof d === 'number' ? Math.floor(d / n) : `floor(${wrap(d)}/${n})`;
 }
 
 /** NumPy-style broadcast of two shapes; symbols broadcast only against 1 or the same symbol. */
