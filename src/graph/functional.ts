@@ -31,3 +31,26 @@ export const depthToSpace = (x: Value, blockSize: number): Value => apply(ops.de
 
 /** x·a + b with scalar constants. */
 export const affine = (x: Value, a: number, b: number): Value => add(mul(x, x.graph.scalar(a, 'scale')), x.graph.scalar(b, 'shift'));
+export const maxPool2d = (x: Value, kernel = 2, stride = kernel): Value => apply(ops.maxPool2d, [x], { kernel, stride });
+export const avgPool2d = (x: Value, kernel = 2, stride = kernel): Value => apply(ops.avgPool2d, [x], { kernel, stride });
+export const neg = (x: Value): Value => apply(ops.neg, [x], none);
+export const sqrt = (x: Value): Value => apply(ops.sqrt, [x], none);
+export const exp = (x: Value): Value => apply(ops.exp, [x], none);
+export const square = (x: Value): Value => apply(ops.square, [x], none);
+export const rangeMask = (x: Value, min: number, max: number, exclusiveMin = false): Value => apply(ops.rangeMask, [x], { min, max, exclusiveMin });
+/** x · a for a constant a. */
+export const scale = (x: Value, a: number): Value => (a === 1 ? x : mul(x, x.graph.scalar(a, 'k')));
+/** A scalar constant in x's graph (broadcasts against x). */
+export const scalarLike = (x: Value, v: number): Value => x.graph.scalar(v, 'k');
+export const reshape = (x: Value, shape: readonly number[]): Value => apply(ops.reshape, [x], { shape });
+export const transpose = (x: Value, perm: readonly number[]): Value => apply(ops.transpose, [x], { perm });
+export const flip = (x: Value, axes: readonly number[]): Value => apply(ops.flip, [x], { axes });
+export const broadcastTo = (x: Value, shape: readonly (number | string)[]): Value =>
+  (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : apply(ops.broadcastTo, [x], { shape }));
+export const concat = (xs: readonly Value[], axis: number): Value => xs[0].graph.apply(ops.concat, xs, { axis });
+export const slice = (x: Value, axis: number, start: number, end: number, step = 1): Value => apply(ops.slice, [x], { axis, start, end, step });
+export const padAxis = (x: Value, axis: number, before: number, after: number): Value =>
+  (before === 0 && after === 0 ? x : apply(ops.padAxis, [x], { axis, before, after }));
+export const matmul = (a: Value, b: Value): Value => apply(ops.matmul, [a, b], none);
+export const reduceSum = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceSum, [x], { axes, keepDims });
+export const reduceMean = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceMean, [x], { axes, keepDims });

@@ -6,3 +6,4 @@ export type { OpDef, Emitter, EmitArgs } from './op.js';
 export * as ops from './ops/index.js';
 export * as F from './functional.js';
 export { toOnnxModel, toOnnxBytes, OPSET, type OnnxExportOptions } from './onnx.js';
+export { grad, reduceToShape } from './autodiff.js';

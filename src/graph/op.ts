@@ -3,6 +3,7 @@
  * (with autodiff) its gradient rule. Op families live in `ops/<family>.ts`.
  */
 import type { Shape, Tensor } from './shape.js';
+import type { Value } from './builder.js';
 import type { onnx } from 'onnx-proto';
 
 /** ONNX attribute values an emitter may write. */
@@ -31,6 +32,24 @@ export interface EmitArgs<A> {
   readonly outputShape: Shape;
 }
 
+/** What a gradient rule sees: the forward application and the gradient of its output. */
+export interface GradArgs<A> {
+  readonly inputs: readonly Value[];
+  readonly output: Value;
+  readonly attrs: A;
+  /** d(loss)/d(output), shaped like the output. */
+  readonly dy: Value;
+  /** Which inputs need a gradient; a rule may skip the others (return null for them). */
+  readonly needs: readonly boolean[];
+}
+
+/**
+ * A gradient rule: builds graph nodes computing d(loss)/d(input) for each input, or null where
+ * there is none (integer-like inputs) or it is not needed. A gradient may be shaped like a
+ * broadcast of its input; autodiff reduces it back.
+ */
+export type GradRule<A> = (args: GradArgs<A>) => readonly (Value | null)[];
+
 /** A primitive operation of the graph builder. */
 export interface OpDef<A = Record<string, never>> {
   /** pastiche's name for the op, used in error messages and node names. */
@@ -39,6 +58,8 @@ export interface OpDef<A = Record<string, never>> {
   inferShape(inputs: readonly Shape[], attrs: A): Shape;
   /** Writes the ONNX node(s) computing the op. */
   emit(e: Emitter, args: EmitArgs<A>): void;
+  /** The gradient rule; absent means autodiff fails with "no gradient rule for <type>". */
+  readonly grad?: GradRule<A>;
 }
 
 /** Throws a RangeError that names the op, for use in shape rules. */

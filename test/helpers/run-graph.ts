@@ -22,9 +22,9 @@ export async function runSingle(graph: Graph, feeds: Feeds): Promise<RunTensor> 
   return results[graph.outputs[0].name];
 }
 
-/** The ONNX op types `graph` exports to, in order. */
+/** The ONNX op types `graph` exports to, in order, without the Identity nodes that rename outputs. */
 export function emittedOpTypes(graph: Graph): string[] {
-  return toOnnxModel(graph).graph.node.map((n) => n.opType ?? '');
+  return (toOnnxModel(graph).graph?.node ?? []).map((n) => n.opType ?? '').filter((t) => t !== 'Identity');
 }
 
 export interface CloseOptions {

@@ -6,6 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's CommonJS build registers no gradients; the union package's build does.
+import '@tensorflow/tfjs';
 
 await tf.setBackend('cpu');
 export { tf };

@@ -17,7 +17,7 @@ function pytorchReference(config: TransformerConfig, params: ReadonlyMap<string,
     const p = (name: string): tf.Tensor => tf.tensor(params.get(name)!.data, [...params.get(name)!.shape]);
     const conv = (x: tf.Tensor4D, name: string, stride: number): tf.Tensor4D => {
       const weight = p(`${name}.conv2d.weight`); // [out, in, k, k] → [k, k, in, out]
-      const k = weight.shape[2];
+      const k = params.get(`${name}.conv2d.weight`)!.shape[2];
       const padded = tf.mirrorPad(x, [[0, 0], [Math.floor(k / 2), Math.floor(k / 2)], [Math.floor(k / 2), Math.floor(k / 2)], [0, 0]], 'reflect');
       return tf.add(tf.conv2d(padded, tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D, stride, 'valid'), p(`${name}.conv2d.bias`)) as tf.Tensor4D;
     };

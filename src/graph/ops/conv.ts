@@ -6,6 +6,8 @@
 import { type Dim, type Shape, addDim, ceilDivDim, floorDivDim, isMultipleOf, mulDim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
 import { emitSpaceToDepthConv, emitSubPixelConvTranspose } from './conv-lowering.js';
+import { concreteSize, convInputGrad, convWeightGrad, samePadding } from './conv-grad.js';
+import * as F from '../functional.js';
 
 export type Padding2d = readonly [top: number, left: number, bottom: number, right: number];
 
@@ -76,6 +78,16 @@ export const conv2d: OpDef<Conv2dAttrs> = {
       ...(padding === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: padding }),
     });
   },
+  grad({ inputs: [x, w, b], dy, attrs, needs }) {
+    const [h, width] = [concreteSize(x, 2, 'conv2d'), concreteSize(x, 3, 'conv2d')];
+    const [kh, kw] = [concreteSize(w, 2, 'conv2d'), concreteSize(w, 3, 'conv2d')];
+    const pads = attrs.padding === 'same' ? samePadding(h, width, kh, kw, attrs.stride) : attrs.padding;
+    return [
+      needs[0] ? convInputGrad(dy, w, attrs.stride, pads, h, width) : null,
+      needs[1] ? convWeightGrad(x, dy, kh, kw, attrs.stride, pads) : null,
+      b && needs[2] ? F.reduceSum(dy, [0, 2, 3]) : null,
+    ];
+  },
 };
 
 export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
@@ -103,5 +115,23 @@ export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
       strides: [attrs.stride, attrs.stride],
       pads: attrs.pads,
     });
+  },
+  grad({ inputs: [x, w, b], dy, attrs, needs }) {
+    // y = convT(x, w) is the input-gradient of a convolution, so its adjoint is that convolution.
+    const [kh, kw] = [concreteSize(w, 2, 'convTranspose2d'), concreteSize(w, 3, 'convTranspose2d')];
+    const hy = concreteSize(dy, 2, 'convTranspose2d');
+    const wy = concreteSize(dy, 3, 'convTranspose2d');
+    const h = concreteSize(x, 2, 'convTranspose2d');
+    const width = concreteSize(x, 3, 'convTranspose2d');
+    const [t, l] = attrs.pads;
+    // Pad dy so that the strided windows starting at h·s cover it: before t, after what remains.
+    const bottom = (h - 1) * attrs.stride + kh - t - hy;
+    const right = (width - 1) * attrs.stride + kw - l - wy;
+    const pads: Padding2d = [t, l, bottom, right];
+    return [
+      needs[0] ? F.conv2d(dy, w, undefined, { stride: attrs.stride, padding: pads }) : null,
+      needs[1] ? convWeightGrad(dy, x, kh, kw, attrs.stride, pads) : null,
+      b && needs[2] ? F.reduceSum(dy, [0, 2, 3]) : null,
+    ];
   },
 };

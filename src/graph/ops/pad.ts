@@ -2,6 +2,31 @@
 import { addDim, formatShape, type Dim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
 import type { Padding2d } from './conv.js';
+import type { Value } from '../builder.js';
+import * as F from '../functional.js';
+
+/**
+ * Gradient of padding one axis by `before`/`after` (input length n): the centre, plus the padded
+ * bands folded back onto the pixels they copied (mirrored for 'reflect', summed onto the edge for
+ * 'edge').
+ */
+function padAxisGrad(dy: Value, axis: number, before: number, after: number, n: number, mode: PadAttrs['mode']): Value {
+  let dx = F.slice(dy, axis, before, before + n);
+  if (mode === 'constant') return dx;
+  if (before > 0) {
+    const band = F.slice(dy, axis, 0, before);
+    dx = F.add(dx, mode === 'reflect'
+      ? F.padAxis(F.flip(band, [axis]), axis, 1, n - 1 - before)
+      : F.padAxis(F.reduceSum(band, [axis], true), axis, 0, n - 1));
+  }
+  if (after > 0) {
+    const band = F.slice(dy, axis, before + n, before + n + after);
+    dx = F.add(dx, mode === 'reflect'
+      ? F.padAxis(F.flip(band, [axis]), axis, n - 1 - after, 1)
+      : F.padAxis(F.reduceSum(band, [axis], true), axis, n - 1, 0));
+  }
+  return dx;
+}
 
 export interface PadAttrs {
   /** [top, left, bottom, right] */
@@ -33,6 +58,14 @@ export const pad2d: OpDef<PadAttrs> = {
     const extra = attrs.mode === 'constant' ? [e.floats({ data: Float32Array.of(attrs.value ?? 0), shape: [] }, 'pad_value')] : [];
     e.node('Pad', [inputs[0], pads, ...extra], [output], { mode: attrs.mode });
   },
+  grad({ inputs: [x], dy, attrs }) {
+    const [t, l, b, r] = attrs.pads;
+    const [h, w] = [x.shape[2], x.shape[3]];
+    if (typeof h !== 'number' || typeof w !== 'number') throw new Error('pad2d: the gradient needs concrete sizes');
+    // The forward pass pads H, then W (ONNX pads all at once, but the result is the same).
+    const dW = padAxisGrad(dy, 3, l, r, w, attrs.mode);
+    return [padAxisGrad(dW, 2, t, b, h, attrs.mode)];
+  },
 };
 
 export interface Crop2dAttrs {
@@ -63,4 +96,5 @@ export const crop2d: OpDef<Crop2dAttrs> = {
     const axes = e.int64s([2, 3], 'axes');
     e.node('Slice', [inputs[0], starts, ends, axes], [output]);
   },
+  grad: ({ dy, attrs }) => [F.pad2d(dy, attrs.crop, 'constant')],
 };

@@ -1,6 +1,13 @@
 /** Changes of resolution: nearest-neighbour upsampling and depth-to-space (pixel shuffle). */
 import { floorDivDim, formatShape, mulDim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
+import type { Value } from '../builder.js';
+import * as F from '../functional.js';
+
+function concreteNchw(x: Value, op: string): [number, number, number, number] {
+  if (!x.shape.every((d) => typeof d === 'number')) throw new Error(`${op}: the gradient needs concrete sizes, got [${x.shape.join(', ')}]`);
+  return x.shape as unknown as [number, number, number, number];
+}
 
 export interface UpsampleAttrs {
   readonly scale: number;
@@ -24,6 +31,8 @@ export const upsampleNearest: OpDef<UpsampleAttrs> = {
       nearest_mode: 'floor',
     });
   },
+  // Each input pixel was copied to a scale × scale block: its gradient is the block's sum.
+  grad: ({ dy, attrs }) => [F.scale(F.avgPool2d(dy, attrs.scale), attrs.scale * attrs.scale)],
 };
 
 export interface DepthToSpaceAttrs {
@@ -45,6 +54,13 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
   emit(e, { inputs, output, attrs }) {
     e.node('DepthToSpace', inputs, [output], { blocksize: attrs.blockSize, mode: 'CRD' });
   },
+  grad: ({ inputs: [x], dy, attrs }) => {
+    const [n, cb, h, w] = concreteNchw(x, 'depthToSpace');
+    const b = attrs.blockSize;
+    const c = cb / (b * b);
+    const blocks = F.reshape(dy, [n, c, h, b, w, b]);
+    return [F.reshape(F.transpose(blocks, [0, 1, 3, 5, 2, 4]), [n, cb, h, w])];
+  },
 };
 
 /** Inverse of depthToSpace: [N, C, H·b, W·b] → [N, C·b², H, W], ONNX's block-major channel order. */
@@ -62,5 +78,12 @@ export const spaceToDepth: OpDef<DepthToSpaceAttrs> = {
   },
   emit(e, { inputs, output, attrs }) {
     e.node('SpaceToDepth', inputs, [output], { blocksize: attrs.blockSize });
+  },
+  // SpaceToDepth output channel (bh·b + bw)·C + c holds x[c, h·b + bh, w·b + bw].
+  grad: ({ inputs: [x], dy, attrs }) => {
+    const [n, c, hb, wb] = concreteNchw(x, 'spaceToDepth');
+    const b = attrs.blockSize;
+    const blocks = F.reshape(dy, [n, b, b, c, hb / b, wb / b]);
+    return [F.reshape(F.transpose(blocks, [0, 3, 4, 1, 5, 2]), [n, c, hb, wb])];
   },
 };

@@ -1,0 +1,69 @@
+/**
+ * Gradient formulas shared by conv2d and convTranspose2d (each is the other's adjoint), in the
+ * formulations measured fastest on onnxruntime's CPU kernels (../shared/DESIGN.md):
+ * d(input) of a stride-1 convolution as a Conv with the flipped, in/out-swapped kernel; d(weights)
+ * as one MatMul per kernel tap of dY against the shifted input.
+ */
+import type { Value } from '../builder.js';
+import * as F from '../functional.js';
+import type { Padding2d } from './conv.js';
+
+export function concreteSize(value: Value, axis: number, what: string): number {
+  const d = value.shape[axis];
+  if (typeof d !== 'number') throw new Error(`${what}: the gradient needs concrete sizes, got [${value.shape.join(', ')}]`);
+  return d;
+}
+
+/** TensorFlow SAME padding [top, left, bottom, right] for a concrete input. */
+export function samePadding(h: number, w: number, kh: number, kw: number, stride: number): Padding2d {
+  const total = (n: number, k: number): number => Math.max((Math.ceil(n / stride) - 1) * stride + k - n, 0);
+  const th = total(h, kh);
+  const tw = total(w, kw);
+  return [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
+}
+
+/**
+ * d(input) of y = conv2d(x, w) with stride s and pads [t, l, b, r], for x of size h × w.
+ * Stride 1: conv2d(dy, flip(wᵀ)) with pads k−1−p. Otherwise the transposed convolution, whose
+ * sub-pixel lowering applies for the usual stride-2 cases; rows no window touched get zero.
+ */
+export function convInputGrad(dy: Value, weight: Value, stride: number, pads: Padding2d, h: number, w: number): Value {
+  const kh = concreteSize(weight, 2, 'conv2d');
+  const kw = concreteSize(weight, 3, 'conv2d');
+  const [t, l, b, r] = pads;
+  if (stride === 1 && [t, b].every((p) => p <= kh - 1) && [l, r].every((p) => p <= kw - 1)) {
+    const flipped = F.flip(F.transpose(weight, [1, 0, 2, 3]), [2, 3]);
+    return F.conv2d(dy, flipped, undefined, { stride: 1, padding: [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] });
+  }
+  const hy = concreteSize(dy, 2, 'conv2d');
+  const wy = concreteSize(dy, 3, 'conv2d');
+  // Crop at the end so the transposed convolution lands on exactly h × w; negative means rows the
+  // forward windows never reached, which get zero gradient.
+  const bottom = stride * (hy - 1) + kh - t - h;
+  const right = stride * (wy - 1) + kw - l - w;
+  const dx = F.convTranspose2d(dy, weight, undefined, { stride, pads: [t, l, Math.max(bottom, 0), Math.max(right, 0)] });
+  return F.padAxis(F.padAxis(dx, 2, 0, Math.max(-bottom, 0)), 3, 0, Math.max(-right, 0));
+}
+
+/**
+ * d(weights) [K, C, kh, kw] of a convolution whose (padded) input is `x` [N, C, H, W] and whose
+ * output gradient is `dy` [N, K, Hy, Wy]: for each tap (i, j), dY · slice(x)ᵀ.
+ */
+export function convWeightGrad(x: Value, dy: Value, kh: number, kw: number, stride: number, pads: Padding2d): Value {
+  const [n, c] = [concreteSize(x, 0, 'conv2d'), concreteSize(x, 1, 'conv2d')];
+  const [k, hy, wy] = [concreteSize(dy, 1, 'conv2d'), concreteSize(dy, 2, 'conv2d'), concreteSize(dy, 3, 'conv2d')];
+  const [t, l, b, r] = pads;
+  const padded = t || l || b || r ? F.pad2d(x, pads, 'constant') : x;
+  const m = n * hy * wy;
+  const dyRows = n === 1 ? F.reshape(dy, [k, m]) : F.reshape(F.transpose(dy, [1, 0, 2, 3]), [k, m]);
+  const taps: Value[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const rows = F.slice(padded, 2, i, i + stride * (hy - 1) + 1, stride);
+      const window = F.slice(rows, 3, j, j + stride * (wy - 1) + 1, stride);
+      const columns = n === 1 ? F.reshape(window, [c, m]) : F.reshape(F.transpose(window, [1, 0, 2, 3]), [c, m]);
+      taps.push(F.reshape(F.matmul(dyRows, F.transpose(columns, [1, 0])), [k, c, 1]));
+    }
+  }
+  return F.reshape(taps.length === 1 ? taps[0] : F.concat(taps, 2), [k, c, kh, kw]);
+}

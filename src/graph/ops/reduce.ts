@@ -1,0 +1,58 @@
+/** Reductions over axes: sum and mean, with or without kept dimensions. */
+import { formatShape, type Dim } from '../shape.js';
+import { expectArity, shapeError, type OpDef } from '../op.js';
+import * as F from '../functional.js';
+
+export interface ReduceAttrs {
+  /** Axes to reduce (non-negative); all axes when empty. */
+  readonly axes: readonly number[];
+  readonly keepDims: boolean;
+}
+
+function reducedShape(type: string, x: readonly Dim[], { axes, keepDims }: ReduceAttrs): Dim[] {
+  const all = axes.length === 0 ? x.map((_, i) => i) : axes;
+  for (const a of all) if (!Number.isInteger(a) || a < 0 || a >= x.length) shapeError(type, `axis ${a} is out of range for ${formatShape(x)}`);
+  return keepDims ? x.map((d, i) => (all.includes(i) ? 1 : d)) : x.filter((_, i) => !all.includes(i));
+}
+
+/** Count of elements reduced, for the mean's gradient; needs concrete reduced axes. */
+function reducedCount(type: string, x: readonly Dim[], axes: readonly number[]): number {
+  const all = axes.length === 0 ? x.map((_, i) => i) : axes;
+  return all.reduce((n, a) => {
+    const d = x[a];
+    if (typeof d !== 'number') shapeError(type, `the gradient needs concrete sizes on reduced axes, got ${formatShape(x)}`);
+    return n * d;
+  }, 1);
+}
+
+/** dy with the reduced axes put back as size 1, then broadcast to x's shape. */
+function spread(dy: import('../builder.js').Value, x: import('../builder.js').Value, attrs: ReduceAttrs): import('../builder.js').Value {
+  const kept = attrs.keepDims ? dy : F.reshape(dy, reducedShape('reduce', x.shape, { ...attrs, keepDims: true }) as number[]);
+  return F.broadcastTo(kept, x.shape);
+}
+
+export const reduceSum: OpDef<ReduceAttrs> = {
+  type: 'reduceSum',
+  inferShape(inputs, attrs) {
+    expectArity('reduceSum', inputs, 1);
+    return reducedShape('reduceSum', inputs[0], attrs);
+  },
+  emit(e, { inputs, output, attrs, inputShapes }) {
+    const axes = attrs.axes.length === 0 ? inputShapes[0].map((_, i) => i) : attrs.axes;
+    e.node('ReduceSum', [inputs[0], e.int64s(axes, 'axes')], [output], { keepdims: attrs.keepDims ? 1 : 0 });
+  },
+  grad: ({ inputs: [x], dy, attrs }) => [spread(dy, x, attrs)],
+};
+
+export const reduceMean: OpDef<ReduceAttrs> = {
+  type: 'reduceMean',
+  inferShape(inputs, attrs) {
+    expectArity('reduceMean', inputs, 1);
+    return reducedShape('reduceMean', inputs[0], attrs);
+  },
+  emit(e, { inputs, output, attrs, inputShapes }) {
+    const axes = attrs.axes.length === 0 ? inputShapes[0].map((_, i) => i) : attrs.axes;
+    e.node('ReduceMean', inputs, [output], { axes, keepdims: attrs.keepDims ? 1 : 0 });
+  },
+  grad: ({ inputs: [x], dy, attrs }) => [F.scale(spread(dy, x, attrs), 1 / reducedCount('reduceMean', x.shape, attrs.axes))],
+};
