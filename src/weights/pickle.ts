@@ -134,12 +134,12 @@ export function unpickle(bytes: Uint8Array, offset = 0, hooks: PickleHooks = {})
       case 0x43: stack.push(take(u8()).slice()); break; // SHORT_BINBYTES
       case 0x42: stack.push(take(u32()).slice()); break; // BINBYTES
       case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
+      case 0x74: { const items = popMark(); stack.push(items); break; } // TUPLE (pop before naming the restored stack)
       case 0x85: stack.push([pop()]); break; // TUPLE1
       case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
       case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
       case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x6c: stack.push(popMark()); break; // LIST
+      case 0x6c: { const items = popMark(); stack.push(items); break; } // LIST
       case 0x61: { const item = pop(); append(top(), [item]); break; } // APPEND
       case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
       case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
@@ -148,7 +148,7 @@ export function unpickle(bytes: Uint8Array, offset = 0, hooks: PickleHooks = {})
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
       case 0x8f: stack.push(new Set()); break; // EMPTY_SET
       case 0x90: { const items = popMark(); const set = top(); if (set instanceof Set) for (const i of items) set.add(i); break; } // ADDITEMS
-      case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
+      case 0x91: { const items = popMark(); stack.push(new Set(items)); break; } // FROZENSET
       case 0x63: { const module = line(); stack.push(new PickleGlobal(module, line())); break; } // GLOBAL
       case 0x93: { const name = pop(); stack.push(new PickleGlobal(String(pop()), String(name))); break; } // STACK_GLOBAL
       case 0x52: { const args = pop(); stack.push(call(pop(), Array.isArray(args) ? args : [args])); break; } // REDUCE

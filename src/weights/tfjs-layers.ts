@@ -137,8 +137,12 @@ function dequantise(bytes: Uint8Array, spec: TfjsWeightSpec, path: string): Floa
   if (typeof scale !== 'number' || typeof min !== 'number') {
     throw new FileError(path, `tensor '${spec.name}' is ${q.dtype}-quantised without a numeric scale and min`);
   }
-  if (q.dtype === 'uint8') for (let i = 0; i < count; i++) out[i] = bytes[i] * scale + min;
-  else for (let i = 0; i < count; i++) out[i] = view.getUint16(i * 2, true) * scale + min;
+  return affine(q.dtype === 'uint8' ? bytes : new Uint16Array(bytes.slice().buffer, 0, count), scale, min, out);
+}
+
+/** out = q·scale + min; kept monomorphic per array type so the loop stays fast. */
+function affine(q: Uint8Array | Uint16Array, scale: number, min: number, out: Float32Array): Float32Array {
+  for (let i = 0; i < out.length; i++) out[i] = q[i] * scale + min;
   return out;
 }
 

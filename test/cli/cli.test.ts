@@ -123,14 +123,14 @@ test('stylize an image with every image flag and --json', { skip: laMuse.skip ||
   assert.deepEqual(await listTree(out), ['tubingen.png']);
 });
 
-test('stylize a folder with --format png: mirrors the tree, reports the bad file, exits 1', { skip: laMuse.skip }, async () => {
+test('stylize a folder with --format png: mirrors the tree, reports the bad file, exits 1', async () => {
   const input = dir.path('folder-in');
   await mkdir(join(input, 'nested'), { recursive: true });
   await writeImage(join(input, 'one.jpg'), smoothImage(48, 36));
   await writeImage(join(input, 'nested', 'two.webp'), smoothImage(36, 48));
   await writeFile(join(input, 'broken.jpg'), 'not a jpeg\n');
   const out = dir.path('out', 'folder');
-  const r = await runCli(['stylize', input, '-m', 'muse', '-o', out, '--format', 'png', '--size', '32', '--json'], { env });
+  const r = await runCli(['stylize', input, '-m', zoo, '-o', out, '--format', 'png', '--size', '32', '--json'], { env });
   assert.equal(r.code, 1, show(r)); // some files were skipped
   const result = JSON.parse(r.stdout) as { written: { output: string }[]; failed: { input: string; error: string }[] };
   assert.equal(result.written.length, 2);
@@ -141,10 +141,10 @@ test('stylize a folder with --format png: mirrors the tree, reports the bad file
   assert.deepEqual(await imageSize(join(out, 'nested', 'two.png')), { width: 24, height: 32 });
 });
 
-test('stylize a video with --crf: same frames and fps, audio kept', { skip: laMuse.skip }, async () => {
+test('stylize a video with --crf: same frames and fps, audio kept', async () => {
   const out = await outDir('video');
   const output = join(out, 'styled.mp4');
-  const r = await runCli(['stylize', clip, '-m', 'muse', '-o', output, '--crf', '30', '--margin', '0', '--json'], { env });
+  const r = await runCli(['stylize', clip, '-m', zoo, '-o', output, '--crf', '30', '--margin', '0', '--json'], { env });
   assert.equal(r.code, 0, show(r));
   const result = JSON.parse(r.stdout) as { frames: number; fps: string; width: number; height: number };
   assert.deepEqual([result.frames, result.fps, result.width, result.height], [25, '25/1', 64, 48]);
