@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { basename, dirname, extname, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { openStyleModel } from '../style/model.js';
-import { COLOR_MODES, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
+import { COLOR_MODES, checkTile, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
 import { WRITABLE_IMAGE_EXTENSIONS } from '../image/codec.js';
 import { FileError } from '../util/errors.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
@@ -38,7 +38,7 @@ function defaultOutput(input: string, model: string, kind: 'image' | 'folder' | 
 function stylizeOptions(flags: StylizeFlags): StylizeOptions {
   return {
     size: flags.size === undefined ? undefined : parseInteger('--size', flags.size, 8, 65536),
-    tile: flags.tile === undefined || flags.tile === 'auto' ? 'auto' : parseInteger('--tile', flags.tile, 0, 65536),
+    tile: flags.tile === undefined || flags.tile === 'auto' ? 'auto' : checkTile('--tile', parseInteger('--tile', flags.tile, 0, 65536)),
     tileOverlap: flags.tileOverlap === undefined ? undefined : parseInteger('--tile-overlap', flags.tileOverlap, 0, 4096),
     margin: flags.margin === undefined ? undefined : parseInteger('--margin', flags.margin, 0, 1024),
     strength: flags.strength === undefined ? undefined : parseNumber('--strength', flags.strength, 0, 1),
@@ -103,10 +103,10 @@ export function stylizeCommand(): Command {
     .option('-o, --output <path>', 'output file or folder (default: beside the input, named <input>-<model>)')
     .option('--size <pixels>', 'resize so the longer side has this many pixels (default: keep the size)')
     .option('--strength <0..1>', 'how much style: 0 returns the content, 1 the full network output (default: 1)')
-    .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance (style on brightness only) or histogram (match each channel's histogram to the content)").choices([...COLOR_MODES]))
+    .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance (style on brightness only) or histogram (match each channel's histogram to the content) (default: off)").choices([...COLOR_MODES]))
     .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 32)')
     .option('--tile <pixels|auto>', 'run large images in overlapping tiles of this size; 0 never tiles (default: auto, above ~4 MP)')
-    .option('--tile-overlap <pixels>', 'overlap between tiles, blended with feathered weights (default: 64)')
+    .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 128)')
     .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension)')
     .option('--crf <0..51>', 'for videos: H.264 quality, lower is better (default: 18)')
     .option('--json', 'print the result as JSON on stdout', false);

@@ -17,7 +17,8 @@ export interface TilePlanOptions {
 }
 
 /**
- * Tiles covering a `width` x `height` image, row by row. Along each axis the tiles are all the
+ * Tiles covering a `width` x `height` image, row by row. Tiles start on multiples of `multiple`
+ * (except a last tile flush with a side that is not such a multiple). Along each axis the tiles are all the
  * same size (no thin last tile, whose borders would dominate its content) and evenly spread, with
  * at least `overlap` pixels shared between neighbours. Tile sides are at most `tile` and a multiple
  * of `multiple`, except along an axis shorter than `tile`, which one tile spans whole: the caller
@@ -56,7 +57,9 @@ function planAxis(length: number, size: number, overlap: number, multiple: numbe
   const tileLength = Math.min(length, Math.ceil(needed / multiple) * multiple);
   const spare = length - tileLength;
   // Rounded even steps never exceed ceil(spare / (count - 1)) <= tileLength - overlap.
-  return Array.from({ length: count }, (_, i) => [Math.round((i * spare) / (count - 1)), tileLength]);
+  // Starts on multiples of `multiple` too: a network that downsamples by 4 computes the same
+  // values for a tile as for the whole image only when the tile keeps the image's pixel phase.
+  return Array.from({ length: count }, (_, i) => [Math.min(spare, Math.round((i * spare) / (count - 1) / multiple) * multiple), tileLength]);
 }
 
 /**

@@ -70,13 +70,16 @@ export class Model {
     }
   }
 
-  /** Runs the model; feeds and results are float32 tensors by name. */
-  async run(feeds: Readonly<Record<string, RunTensor>>): Promise<Record<string, RunTensor>> {
+  /**
+   * Runs the model; feeds and results are float32 tensors by name. With `fetches`, only those
+   * outputs are computed (and only the nodes they need run).
+   */
+  async run(feeds: Readonly<Record<string, RunTensor>>, fetches?: readonly string[]): Promise<Record<string, RunTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await this.session.run(ortFeeds);
+      results = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
     } catch (error) {
       const shapes = Object.entries(feeds).map(([n, t]) => `${n} [${t.dims.join(', ')}]`).join(', ');
       throw new Error(`${this.label}: inference failed for inputs ${shapes}: ${firstLine(error)}`, { cause: error });

@@ -9,6 +9,10 @@ export interface StyleModel {
   readonly input: string;
   readonly output: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The ONNX file, for derived models (tiling with whole-image statistics). */
+  readonly bytes: Uint8Array;
+  /** Options the sessions were made with, for derived models. */
+  readonly runtime: RuntimeOptions;
 }
 
 /**
@@ -18,5 +22,5 @@ export interface StyleModel {
 export async function openStyleModel(spec: string, runtime: RuntimeOptions = {}): Promise<StyleModel> {
   const resolved = await resolveModel(spec);
   const session = await loadModel(resolved.bytes, runtime, resolved.label);
-  return { label: resolved.label, session, input: resolved.input, output: resolved.output, metadata: resolved.metadata };
+  return { label: resolved.label, session, input: resolved.input, output: resolved.output, metadata: resolved.metadata, bytes: resolved.bytes, runtime };
 }

@@ -10,10 +10,12 @@ import { preserveLuminance, matchHistograms, blendImages } from '../image/color.
 import { reflectPad, reflectPadTo, cropImage } from '../image/pad.js';
 import { toRgbImage, toInterleaved } from '../image/pixels.js';
 import { resizeImage, fitLongerSide } from '../image/resize.js';
-import { planTiles, autoTileSize, TileBlender } from '../image/tiles.js';
+import { autoTileSize } from '../image/tiles.js';
+import { stylizeTiled } from './tiled.js';
 import type { RgbImage } from '../image/types.js';
 import { processVideo, probeVideo, type VideoProgress } from '../video/index.js';
 import { throwIfAborted, messageOf } from '../util/errors.js';
+import { ensureWritableDir } from '../util/atomic.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
 
@@ -22,7 +24,7 @@ export type ColorMode = (typeof COLOR_MODES)[number];
 
 /** Pixels per tile side when tiling is automatic, and the pixel count above which it starts. */
 export const AUTO_TILE_PIXELS = 4_000_000;
-export const DEFAULT_TILE_OVERLAP = 64;
+export const DEFAULT_TILE_OVERLAP = 128;
 /**
  * Reflected border added around the image before the network and cropped after: the networks'
  * zero padding paints a frame along the image edges, which 32 px of margin moves out of view.
@@ -36,22 +38,28 @@ export interface StylizeOptions {
   readonly tile?: number | 'auto';
   /** Reflected border in pixels around the image while it runs (default 32; 0 for speed). */
   readonly margin?: number;
-  /** Overlap between tiles in pixels (default 64), blended with feathered weights. */
+  /** Overlap between tiles in pixels (default 128): context each tile sees past its seams. */
   readonly tileOverlap?: number;
   /** 0..1: blend of content (0) and stylised output (1); default 1. */
   readonly strength?: number;
   /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
   readonly preserveColors?: ColorMode;
   readonly signal?: AbortSignal;
-  /** Called after each tile of a tiled image. */
+  /** Called after each tile run of a tiled image (one pass per instance norm, then the output). */
   readonly onTile?: (done: number, total: number) => void;
+}
+
+/** A tile side is 0 (never tile) or at least 32 pixels. */
+export function checkTile(name: string, tile: number): number {
+  expectInteger(name, tile, 0, 65536);
+  if (tile > 0 && tile < 32) throw new RangeError(`Expected 0 or an integer of at least 32 for ${name} but received ${tile}`);
+  return tile;
 }
 
 /** Validates options once, at the boundary. */
 export function checkStylizeOptions(options: StylizeOptions): void {
   if (options.size !== undefined) expectInteger('size', options.size, 8, 65536);
-  if (options.tile !== undefined && options.tile !== 'auto') expectInteger('tile', options.tile, 0, 65536);
-  if (options.tile !== undefined && options.tile !== 'auto' && options.tile > 0 && options.tile < 32) expectInteger('tile', options.tile, 32);
+  if (options.tile !== undefined && options.tile !== 'auto') checkTile('tile', options.tile);
   if (options.tileOverlap !== undefined) expectInteger('tileOverlap', options.tileOverlap, 0, 4096);
   if (options.margin !== undefined) expectInteger('margin', options.margin, 0, 1024);
   if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
@@ -83,24 +91,17 @@ function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
 /** The network applied to the whole image (with its margin), in overlapping tiles when it is large. */
 async function stylizeWhole(style: StyleModel, content: RgbImage, options: StylizeOptions): Promise<RgbImage> {
   const margin = options.margin ?? DEFAULT_MARGIN;
-  if (margin === 0) return stylizeTiled(style, content, options);
+  if (margin === 0) return stylizeTiledOrWhole(style, content, options);
   const padded = reflectPad(content, { left: margin, top: margin, right: margin, bottom: margin });
-  const out = await stylizeTiled(style, padded, options);
+  const out = await stylizeTiledOrWhole(style, padded, options);
   return cropImage(out, { left: margin, top: margin, width: content.width, height: content.height });
 }
 
-async function stylizeTiled(style: StyleModel, image: RgbImage, options: StylizeOptions): Promise<RgbImage> {
+async function stylizeTiledOrWhole(style: StyleModel, image: RgbImage, options: StylizeOptions): Promise<RgbImage> {
   const tile = tileSizeFor(image, options);
   if (tile === null) return runNetwork(style, image);
   const overlap = Math.min(options.tileOverlap ?? DEFAULT_TILE_OVERLAP, Math.floor(tile / 2));
-  const rects = planTiles(image.width, image.height, { tile, overlap, multiple: 4 });
-  const blender = new TileBlender(image.width, image.height, { feather: overlap });
-  for (const [i, rect] of rects.entries()) {
-    throwIfAborted(options.signal);
-    blender.add(await runNetwork(style, cropImage(image, rect)), rect);
-    options.onTile?.(i + 1, rects.length);
-  }
-  return blender.result();
+  return stylizeTiled(style, image, { tile, overlap, signal: options.signal, onTile: options.onTile }, (t) => runNetwork(style, t));
 }
 
 /**
@@ -126,6 +127,8 @@ export async function stylizeImage(style: StyleModel, content: RgbImage, options
 /** Stylises an image file into another; alpha is kept for formats that have it. */
 export async function stylizeFile(style: StyleModel, input: string, output: string, options: StylizeOptions = {}): Promise<{ width: number; height: number }> {
   checkStylizeOptions(options);
+  // Fail before the work, not after it, when the output cannot be written.
+  await ensureWritableDir(output);
   const { image, alpha } = await readImage(input, { keepAlpha: true });
   const out = await stylizeImage(style, image, options);
   let outAlpha = alpha;

@@ -8,32 +8,58 @@
  * Whole-model saves keep the same layout under a `model_weights` group.
  */
 import { open, stat } from 'node:fs/promises';
-import h5wasm from 'h5wasm/node';
+import type H5wasm from 'h5wasm/node';
 import type { Tensor } from '../graph/index.js';
 import { FileError, messageOf } from '../util/errors.js';
 import { selectNames, type TensorSource, type Wanted } from './tensor-source.js';
 
-type H5File = InstanceType<typeof h5wasm.File>;
-type H5Group = InstanceType<typeof h5wasm.Group>;
-type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+type H5 = typeof H5wasm;
+type H5File = InstanceType<H5['File']>;
+type H5Group = InstanceType<H5['Group']>;
+type H5Dataset = InstanceType<H5['Dataset']>;
+
+let h5wasm: Promise<H5> | undefined;
+
+/** h5wasm's module (a 4 MB wasm build) is loaded on first use, not when pastiche is imported. */
+function loadH5(): Promise<H5> {
+  h5wasm ??= import('h5wasm/node').then(async ({ default: h5 }) => {
+    // HDF5 errors then throw, instead of printing a page of diagnostics and returning a bad handle.
+    (await h5.ready).activate_throwing_error_handler();
+    return h5;
+  });
+  return h5wasm;
+}
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** True when the file starts with the HDF5 signature (at 0, or after a user block of 512·2^k bytes). */
-export async function isHdf5(path: string): Promise<boolean> {
+/**
+ * Where the HDF5 superblock starts (at 0, or after a user block of 512·2^k bytes), and the file
+ * length it records; null when there is no HDF5 signature.
+ */
+async function findSuperblock(path: string): Promise<{ offset: number; endOfFile: number | undefined; size: number } | null> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
-    const buffer = Buffer.alloc(8);
-    for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
-      await handle.read(buffer, 0, 8, offset);
-      if (SIGNATURE.every((b, i) => buffer[i] === b)) return true;
-      if (offset >= 1 << 20) break;
+    const head = Buffer.alloc(64);
+    for (let offset = 0; offset + 8 <= size && offset <= 1 << 20; offset = offset === 0 ? 512 : offset * 2) {
+      await handle.read(head.fill(0), 0, 64, offset);
+      if (!SIGNATURE.every((b, i) => head[i] === b)) continue;
+      // The end-of-file address sits after fixed fields that differ between superblock versions.
+      const version = head[8];
+      const offsetSize = version < 2 ? head[13] : head[9];
+      const at = version === 0 ? 24 + 2 * offsetSize : version === 1 ? 28 + 2 * offsetSize : 12 + 2 * offsetSize;
+      const endOfFile = offsetSize === 8 && at + 8 <= 64 ? offset + Number(head.readBigUInt64LE(at)) : undefined;
+      return { offset, endOfFile, size };
     }
-    return false;
+    return null;
   } finally {
     await handle.close();
   }
+}
+
+/** True when the file starts with the HDF5 signature (at 0, or after a user block). */
+export async function isHdf5(path: string): Promise<boolean> {
+  return (await findSuperblock(path)) !== null;
 }
 
 /** `block1_conv1_W_1:0` / `kernel:0` → `kernel`; `…_b_1:0` / `bias:0` → `bias`; else the bare name. */
@@ -50,27 +76,21 @@ function asStrings(value: unknown): string[] {
   return list.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : String(v)).replace(/\0+$/, ''));
 }
 
-function isGroup(entity: unknown): entity is H5Group {
-  return entity instanceof h5wasm.Group;
-}
-
-function isDataset(entity: unknown): entity is H5Dataset {
-  return entity instanceof h5wasm.Dataset;
-}
-
 /** Every dataset under `group`, by path relative to it. */
-function datasetsUnder(group: H5Group, prefix = ''): [string, H5Dataset][] {
+function datasetsUnder(h5: H5, group: H5Group, prefix = ''): [string, H5Dataset][] {
   const found: [string, H5Dataset][] = [];
   for (const key of group.keys()) {
     const entity = group.get(key);
-    if (isDataset(entity)) found.push([prefix + key, entity]);
-    else if (isGroup(entity)) found.push(...datasetsUnder(entity, `${prefix}${key}/`));
+    if (entity instanceof h5.Dataset) found.push([prefix + key, entity]);
+    else if (entity instanceof h5.Group) found.push(...datasetsUnder(h5, entity, `${prefix}${key}/`));
   }
   return found;
 }
 
 /** Maps `layer/kind` → dataset for every layer group of the file. */
-function indexLayers(file: H5File, path: string): Map<string, H5Dataset> {
+function indexLayers(h5: H5, file: H5File, path: string): Map<string, H5Dataset> {
+  const isGroup = (entity: unknown): entity is H5Group => entity instanceof h5.Group;
+  const isDataset = (entity: unknown): entity is H5Dataset => entity instanceof h5.Dataset;
   const model = file.get('model_weights');
   const root: H5Group = isGroup(model) ? model : file;
   const index = new Map<string, H5Dataset>();
@@ -84,7 +104,7 @@ function indexLayers(file: H5File, path: string): Map<string, H5Dataset> {
         if (!isDataset(dataset)) throw new FileError(path, `layer '${layer}' lists weight '${name}' but has no such dataset`);
         return [name, dataset];
       })
-      : datasetsUnder(group);
+      : datasetsUnder(h5, group);
     for (const [name, dataset] of datasets) {
       const key = `${layer}/${kerasWeightKind(name)}`;
       if (index.has(key)) throw new FileError(path, `layer '${layer}' has two weights that read as '${key}'`);
@@ -92,6 +112,12 @@ function indexLayers(file: H5File, path: string): Map<string, H5Dataset> {
     }
   }
   return index;
+}
+
+/** HDF5's error stack as one line: its innermost, most specific message. */
+function hdf5Message(error: unknown): string {
+  const lines = messageOf(error).split('\n').map((l) => l.trim()).filter((l) => /^#\d+:/.test(l));
+  return lines.length > 0 ? lines[lines.length - 1].replace(/^#\d+:\s*\S+ line \d+ in /, '') : messageOf(error);
 }
 
 function toFloat32(value: unknown, name: string, path: string): Float32Array {
@@ -109,18 +135,26 @@ export async function openKerasH5(path: string): Promise<TensorSource & { close(
   } catch (error) {
     throw new FileError(path, `cannot read Keras weights (${messageOf(error)})`, { cause: error });
   }
-  if (!(await isHdf5(path))) throw new FileError(path, 'is not an HDF5 file (no HDF5 signature)');
-  await h5wasm.ready;
-  // h5wasm reports open failures on stderr and returns an unusable handle rather than throwing.
-  const file = new h5wasm.File(path, 'r');
-  if (file.file_id < 0n) throw new FileError(path, 'HDF5 library could not open it (damaged or truncated?)');
+  const superblock = await findSuperblock(path);
+  if (!superblock) throw new FileError(path, 'is not an HDF5 file (no HDF5 signature)');
+  // Checked here because HDF5 itself would print a page of diagnostics to stderr first.
+  if (superblock.endOfFile !== undefined && superblock.endOfFile > superblock.size) {
+    throw new FileError(path, `is truncated: its HDF5 header says ${superblock.endOfFile} bytes but the file has ${superblock.size}`);
+  }
+  const h5 = await loadH5();
+  let file: H5File;
+  try {
+    file = new h5.File(path, 'r');
+  } catch (error) {
+    throw new FileError(path, `the HDF5 library cannot open it (${hdf5Message(error)})`, { cause: error });
+  }
   let index: Map<string, H5Dataset>;
   try {
-    index = indexLayers(file, path);
+    index = indexLayers(h5, file, path);
   } catch (error) {
     file.close();
     if (error instanceof FileError) throw error;
-    throw new FileError(path, `cannot read its layer groups (${messageOf(error)})`, { cause: error });
+    throw new FileError(path, `cannot read its layer groups (${hdf5Message(error)})`, { cause: error });
   }
   const shapes = new Map<string, readonly number[]>();
   for (const [name, dataset] of index) shapes.set(name, dataset.shape ?? []);
@@ -138,7 +172,7 @@ export async function openKerasH5(path: string): Promise<TensorSource & { close(
         try {
           value = dataset.value;
         } catch (error) {
-          throw new FileError(path, `cannot read weight '${name}' (${messageOf(error)})`, { cause: error });
+          throw new FileError(path, `cannot read weight '${name}' (${hdf5Message(error)})`, { cause: error });
         }
         tensors.set(name, { data: toFloat32(value, name, path), shape: shapes.get(name)! });
       }

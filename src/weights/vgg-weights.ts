@@ -55,12 +55,20 @@ async function openSource(source: string): Promise<{ opened: Opened; format: Vgg
     return { opened: await openTfjsLayers(source), format: 'tfjs-layers' };
   }
   if (extname(source).toLowerCase() === '.json') return { opened: await openTfjsLayers(source), format: 'tfjs-layers' };
-  if (await isHdf5(source)) return { opened: await openKerasH5(source), format: 'keras-h5' };
-  const head = Buffer.alloc(4);
-  const handle = await open(source, 'r');
-  await handle.read(head, 0, 4, 0).finally(() => handle.close());
-  if (head.readUInt32LE(0) === 0x04034b50 || head[0] === 0x80) return { opened: await openTorchPth(source), format: 'torch-pth' };
-  if (await looksLikeSafetensors(source)) return { opened: await openSafetensors(source), format: 'safetensors' };
+  let kind: VggWeightsFormat | undefined;
+  try {
+    const head = Buffer.alloc(4);
+    const handle = await open(source, 'r');
+    await handle.read(head, 0, 4, 0).finally(() => handle.close());
+    if (await isHdf5(source)) kind = 'keras-h5';
+    else if (head.readUInt32LE(0) === 0x04034b50 || head[0] === 0x80) kind = 'torch-pth';
+    else if (await looksLikeSafetensors(source)) kind = 'safetensors';
+  } catch (error) {
+    throw new FileError(source, `cannot read VGG weights (${messageOf(error)})`, { cause: error });
+  }
+  if (kind === 'keras-h5') return { opened: await openKerasH5(source), format: kind };
+  if (kind === 'torch-pth') return { opened: await openTorchPth(source), format: kind };
+  if (kind === 'safetensors') return { opened: await openSafetensors(source), format: kind };
   throw new FileError(source, 'is not a weights file pastiche knows: expected a TF.js model folder, Keras .h5, PyTorch .pth or .safetensors');
 }
 

@@ -11,8 +11,8 @@ import { checkGradients, pasticheGradients, relativeMaxDiff, tfGradients } from 
 import { randomTensor } from '../helpers/random.js';
 import { tf } from '../helpers/tf-reference.js';
 
-const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
-const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
+const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 2, 3, 1]);
+const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 3, 1, 2]);
 
 test('a chain conv(stride 2, same) → relu → maxPool → convTranspose → instanceNorm → tanh → square → sum', async (t) => {
   const values = {
@@ -44,7 +44,11 @@ test('a chain conv(stride 2, same) → relu → maxPool → convTranspose → in
     const z = tf.add(tf.mul(normalized, tf.reshape(scale, [1, 3, 1, 1])), tf.reshape(shift, [1, 3, 1, 1]));
     return tf.sum(tf.square(tf.tanh(z)));
   }, names.map((n) => values[n]));
-  const diffs = names.map((n, k) => relativeMaxDiff(result.grads[k], expected[k]));
+  // b2 is followed by instance norm, so its gradient is zero up to rounding on both sides.
+  const b2 = names.indexOf('b2');
+  const largest = Math.max(...result.grads.map((d) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+  for (const d of [result.grads[b2], expected[b2]]) assert.ok(d.every((v) => Math.abs(v) < 1e-6 * largest), `d/d(b2) = ${d}`);
+  const diffs = names.map((n, k) => (k === b2 ? 0 : relativeMaxDiff(result.grads[k], expected[k])));
   diffs.forEach((d, k) => assert.ok(d < 1e-5, `d/d(${names[k]}) differs from TF.js by ${d.toExponential(2)} of its scale`));
   t.diagnostic(`finite differences ${result.worst.toExponential(1)}, TF.js ${Math.max(...diffs).toExponential(1)}`);
 });

@@ -12,8 +12,8 @@ import { checkOpGradients, pasticheGradients, type Dense } from '../helpers/grad
 import { randomTensor } from '../helpers/random.js';
 import { tf } from '../helpers/tf-reference.js';
 
-const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
-const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
+const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 2, 3, 1]);
+const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 3, 1, 2]);
 
 interface ConvCase {
   readonly name: string;
@@ -38,6 +38,11 @@ const conv2dCases: ConvCase[] = [
   { name: 'stride 1, 5x5 kernel to 3 channels (space-to-depth lowering)', x: [1, 2, 8, 8], w: [3, 2, 5, 5], bias: true, stride: 1, padding: [2, 2, 2, 2] },
   { name: 'stride 1, 5x5 kernel to 3 channels, direct', x: [1, 2, 8, 8], w: [3, 2, 5, 5], bias: true, stride: 1, padding: [2, 2, 2, 2], lowering: 'direct' },
   { name: '1x1 kernel', x: [2, 3, 3, 4], w: [2, 3, 1, 1], bias: true, stride: 1, padding: [0, 0, 0, 0] },
+  { name: 'stride 1, 2x2 kernel, same', x: [1, 2, 5, 5], w: [3, 2, 2, 2], bias: true, stride: 1, padding: 'same' },
+  { name: 'stride 1, 4x4 kernel, same', x: [1, 2, 6, 5], w: [2, 2, 4, 4], stride: 1, padding: 'same' },
+  { name: 'stride 2, 1x1 kernel, same', x: [1, 3, 8, 7], w: [2, 3, 1, 1], bias: true, stride: 2, padding: 'same' },
+  { name: 'stride 2, 2x2 kernel, no padding', x: [1, 2, 6, 6], w: [3, 2, 2, 2], stride: 2, padding: [0, 0, 0, 0] },
+  { name: 'stride 3, 3x3 kernel, no padding (two rows untouched)', x: [1, 2, 8, 8], w: [2, 2, 3, 3], bias: true, stride: 3, padding: [0, 0, 0, 0] },
 ];
 
 function tfPadding(padding: 'same' | Padding2d): 'same' | [[number, number], [number, number], [number, number], [number, number]] {

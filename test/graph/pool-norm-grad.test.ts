@@ -11,8 +11,8 @@ import { checkOpGradients, pasticheGradients, type OpGradCase } from '../helpers
 import { randomTensor } from '../helpers/random.js';
 import { tf } from '../helpers/tf-reference.js';
 
-const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
-const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
+const nhwc = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 2, 3, 1]);
+const nchw = (t: tf.Tensor): tf.Tensor4D => tf.transpose(t as tf.Tensor4D, [0, 3, 1, 2]);
 
 const run = (c: OpGradCase) => async (t: { diagnostic(message: string): void }) => {
   const result = await checkOpGradients(c);

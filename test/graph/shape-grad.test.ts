@@ -156,6 +156,13 @@ test('depthToSpace gradient (CRD order), block 2', run({
   tf: (x) => tf.reshape(tf.transpose(tf.reshape(x, [2, 2, 2, 2, 2, 3]), [0, 1, 4, 2, 5, 3]), [2, 2, 4, 6]),
 }));
 
+test('depthToSpace gradient (CRD order), block 3', run({
+  label: 'depthToSpace 3',
+  inputs: { x: randomTensor([1, 18, 2, 2], 33) },
+  forward: (x) => F.depthToSpace(x, 3),
+  tf: (x) => tf.reshape(tf.transpose(tf.reshape(x, [1, 2, 3, 3, 2, 2]), [0, 1, 4, 2, 5, 3]), [1, 2, 6, 6]),
+}));
+
 test('spaceToDepth gradient (ONNX order), block 2', run({
   label: 'spaceToDepth',
   inputs: { x: randomTensor([2, 3, 4, 6], 32) },

@@ -18,6 +18,7 @@ export interface FixtureTensor {
 
 /** A minimal pickle byte writer (only the opcodes torch.save emits). */
 class Pickler {
+  constructor(private readonly py2 = false) {}
   private readonly out: number[] = [];
   private memo = 0;
   private readonly globals = new Map<string, number>();
@@ -48,7 +49,9 @@ class Pickler {
     if (bytes[bytes.length - 1] & 0x80) bytes.push(0);
     return this.op(0x8a, bytes.length, ...bytes);
   }
+  /** Python 3 str (BINUNICODE), or a Python 2 byte string (SHORT_BINSTRING) when `py2`. */
   str(s: string): this {
+    if (this.py2 && s.length < 256) return this.op(0x55, s.length, ...Buffer.from(s, 'latin1'));
     const b = Buffer.from(s, 'utf8');
     const n = Buffer.alloc(4);
     n.writeUInt32LE(b.length);
@@ -83,15 +86,20 @@ const rowMajor = (shape: readonly number[]): number[] => {
   return stride;
 };
 
-/** The state-dict pickle; `legacy` adds the view-metadata slot legacy persistent ids carry. */
-function stateDictPickle(tensors: readonly FixtureTensor[], legacy: boolean): Uint8Array {
-  const p = new Pickler().proto().orderedDict().mark();
+/**
+ * The state-dict pickle; `legacy` adds the view-metadata slot legacy persistent ids carry;
+ * `py2` writes what PyTorch 0.1–0.3 under Python 2 did (torchvision's 2017 VGG files): byte
+ * strings and `_rebuild_tensor(storage, offset, size, stride)`.
+ */
+function stateDictPickle(tensors: readonly FixtureTensor[], legacy: boolean, py2 = false): Uint8Array {
+  const p = new Pickler(py2).proto().orderedDict().mark();
   tensors.forEach((t, key) => {
-    p.str(t.name).global('torch._utils', '_rebuild_tensor_v2').mark();
+    p.str(t.name).global('torch._utils', py2 ? '_rebuild_tensor' : '_rebuild_tensor_v2').mark();
     p.mark().str('storage').global('torch', t.dtype ?? 'FloatStorage').str(String(key)).str('cpu').int(t.storage.length);
     if (legacy) p.op(0x4e);
     p.op(0x74, 0x51); // TUPLE, BINPERSID
-    p.int(t.offset ?? 0).tuple(t.shape).tuple(t.stride ?? rowMajor(t.shape)).op(0x89).orderedDict();
+    p.int(t.offset ?? 0).tuple(t.shape).tuple(t.stride ?? rowMajor(t.shape));
+    if (!py2) p.op(0x89).orderedDict();
     p.op(0x74, 0x52); // TUPLE, REDUCE
   });
   return p.op(0x75).stop().bytes(); // SETITEMS
@@ -162,16 +170,16 @@ export function torchZip(tensors: readonly FixtureTensor[]): Uint8Array {
 }
 
 /** A legacy (PyTorch < 1.6) .pth of the tensors: magic, protocol, sys info, state dict, keys, storages. */
-export function torchLegacy(tensors: readonly FixtureTensor[]): Uint8Array {
+export function torchLegacy(tensors: readonly FixtureTensor[], options: { py2?: boolean } = {}): Uint8Array {
   const magic = new Pickler().proto().long1(0x1950a86a20f9469cfc6cn).stop().bytes();
   const protocol = new Pickler().proto().int(1001).stop().bytes();
   const info = new Pickler().proto().op(0x7d).mark().str('protocol_version').int(1001).str('little_endian').op(0x88).op(0x75).stop().bytes();
-  const keys = new Pickler().proto().op(0x5d).mark();
+  const keys = new Pickler(options.py2).proto().op(0x5d).mark();
   tensors.forEach((_, key) => keys.str(String(key)));
   const storages = tensors.flatMap((t) => {
     const count = Buffer.alloc(8);
     count.writeBigInt64LE(BigInt(t.storage.length));
     return [count, Buffer.from(storageBytes(t))];
   });
-  return Buffer.concat([magic, protocol, info, stateDictPickle(tensors, true), keys.op(0x65).stop().bytes(), ...storages]);
+  return Buffer.concat([magic, protocol, info, stateDictPickle(tensors, true, options.py2), keys.op(0x65).stop().bytes(), ...storages]);
 }

@@ -163,10 +163,10 @@ test('margin 0 and the default margin both work; bad options are refused', { ski
 
 // ---- Tiling ------------------------------------------------------------------------------------
 
-const TILE_W = 600;
-const TILE_H = 450;
+const TILE_W = 400;
+const TILE_H = 300;
 const TILE = 256;
-const OVERLAP = 64;
+const OVERLAP = 128; // the default: the network's receptive field needs it (64 measured MAE 5)
 const MARGIN = 32; // stylizeWhole's default margin, padded before tiles are planned
 
 /**
@@ -181,6 +181,13 @@ function tileBoundaries(): { axis: 'x' | 'y'; at: number }[] {
   for (const r of rects) {
     xs.add(r.left - MARGIN).add(r.left + r.width - MARGIN);
     ys.add(r.top - MARGIN).add(r.top + r.height - MARGIN);
+  }
+  // Tiles are cross-faded around the middle of each overlap: those lines are boundaries too.
+  for (const a of rects) {
+    for (const b of rects) {
+      if (b.left > a.left && b.left < a.left + a.width) xs.add(Math.round((b.left + a.left + a.width) / 2) - MARGIN);
+      if (b.top > a.top && b.top < a.top + a.height) ys.add(Math.round((b.top + a.top + a.height) / 2) - MARGIN);
+    }
   }
   return [
     ...[...xs].filter((x) => x >= 1 && x < TILE_W).sort((a, b) => a - b).map((at) => ({ axis: 'x' as const, at })),
@@ -224,7 +231,7 @@ const SEAM_MAX = 10;
 const TILE_MAE = 2;
 
 let tiling: Promise<{ untiled: RgbImage; tiled: RgbImage; hard: RgbImage }> | undefined;
-/** The three 600x450 stylisations, computed once for the tiling tests (about 3.5 s). */
+/** The three 400x300 stylisations, computed once for the tiling tests (about 3.5 s). */
 function tilingOutputs(): Promise<{ untiled: RgbImage; tiled: RgbImage; hard: RgbImage }> {
   tiling ??= (async () => {
     const content = await photoAt(TILE_W, TILE_H);
@@ -242,7 +249,7 @@ function tilingOutputs(): Promise<{ untiled: RgbImage; tiled: RgbImage; hard: Rg
   return tiling;
 }
 
-test('tiled (256 px, overlap 64) output shows no seams at the tile boundaries', { skip }, async (t) => {
+test('tiled (256 px, overlap 128) output shows no seams at the tile boundaries', { skip }, async (t) => {
   const { untiled, tiled, hard } = await tilingOutputs();
   assert.deepEqual([tiled.width, tiled.height], [TILE_W, TILE_H]);
   const boundaries = tileBoundaries();
@@ -258,13 +265,10 @@ test('tiled (256 px, overlap 64) output shows no seams at the tile boundaries', 
   assert.ok(Math.max(...excess) <= SEAM_MAX, `a boundary has a seam excess of ${Math.max(...excess)} > ${SEAM_MAX}`);
 });
 
-test('tiled output matches the untiled one: mean absolute error < 2 of 255', {
-  skip,
-  // Measured 31.8 with tile 256 / overlap 64 (25.0 with tile 512): each tile is normalised with its
-  // own instance-norm statistics, so the network paints it differently. Kept at the required bound
-  // rather than loosened; it passes once tiles share whole-image statistics.
-  todo: skip ? undefined : 'MAE measured 31.8: tiles use their own instance-norm statistics',
-}, async (t) => {
+// Tiles normalised with their own instance-norm statistics measured 31.8 here; with the
+// whole-image statistics gathered over the tiles (src/style/tiled.ts) the difference is only what
+// the tiles' borders see.
+test('tiled output matches the untiled one: mean absolute error < 2 of 255', { skip }, async (t) => {
   const { untiled, tiled } = await tilingOutputs();
   const mae = meanAbsDiff(tiled.data, untiled.data);
   t.diagnostic(`tiled vs untiled MAE ${mae.toFixed(2)} (of 255)`);

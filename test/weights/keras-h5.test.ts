@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import h5wasm from 'h5wasm/node';
 import { kerasWeightKind, readKerasH5 } from '../../src/weights/keras-h5.js';
 import { loadVggWeights } from '../../src/weights/vgg-weights.js';
@@ -32,7 +32,9 @@ async function writeKeras(path: string, layers: Record<string, { kernel: { data:
     for (const [layer, { kernel, bias }] of Object.entries(layers)) {
       const group = root.create_group(layer);
       const names = naming === 'keras1' ? [`${layer}_W_1:0`, `${layer}_b_1:0`] : [`${layer}/kernel:0`, `${layer}/bias:0`];
-      group.create_attribute('weight_names', names);
+      // Old h5py wrote fixed-length ASCII strings; newer files have variable-length ones.
+      if (naming === 'keras1') group.create_attribute('weight_names', names, null, `A${Math.max(...names.map((n) => n.length))}`);
+      else group.create_attribute('weight_names', names);
       const parent = naming === 'keras1' ? group : group.create_group(layer);
       const leaf = (name: string): string => name.split('/').pop()!;
       parent.create_dataset({ name: leaf(names[0]), data: kernel.data, shape: kernel.shape });
@@ -97,6 +99,15 @@ test('.h5: wrong shapes, Theano ordering and non-HDF5 files are FileErrors namin
     const other = s.path('dense.h5');
     await writeKeras(other, { dense_1: { kernel: randomTensor([4, 2], 1), bias: randomTensor([2], 2) } }, 'keras2');
     await assert.rejects(loadVggWeights(other), (e: Error) => e instanceof FileError && /does not look like VGG weights: it holds dense_1\/kernel/.test(e.message));
+
+    const whole = await readFile(narrow);
+    const truncated = s.path('truncated.h5');
+    await writeFile(truncated, whole.subarray(0, whole.length - 100));
+    await assert.rejects(readKerasH5(truncated), (e: Error) => e instanceof FileError && e.message.startsWith(truncated) && /is truncated: its HDF5 header says \d+ bytes but the file has \d+/.test(e.message));
+
+    const scrambled = s.path('scrambled.h5');
+    await writeFile(scrambled, Buffer.from(whole).fill(0x55, 200, 2000));
+    await assert.rejects(readKerasH5(scrambled), (e: Error) => e instanceof FileError && e.message.startsWith(scrambled) && /cannot (open|read)/.test(e.message));
 
     const garbage = s.path('garbage.h5');
     await writeFile(garbage, 'not hdf5 at all');

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { openTorchPth, readTorchPth } from '../../src/weights/torch-pth.js';
 import { loadVggWeights } from '../../src/weights/vgg-weights.js';
 import { FileError } from '../../src/util/errors.js';
@@ -21,7 +22,25 @@ const block1: FixtureTensor[] = [
   { name: 'features.2.bias', storage: randomData(64, 4), shape: [64] },
 ];
 
-const layouts = { zip: torchZip, legacy: torchLegacy };
+const layouts = {
+  zip: torchZip,
+  legacy: torchLegacy,
+  'Python 2 legacy (torchvision 2017)': (tensors: readonly FixtureTensor[]) => torchLegacy(tensors, { py2: true }),
+};
+
+const fixture = (name: string): string => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
+
+test('files written by torch.save itself (zip and legacy; see fixtures/make-torch-fixtures.py) read back exactly', async () => {
+  const expected = JSON.parse(await readFile(fixture('torch-expected.json'), 'utf8')) as { tensors: Record<string, { shape: number[]; values: number[] }> };
+  for (const file of ['torch-zip.pth', 'torch-legacy.pth']) {
+    const read = await readTorchPth(fixture(file));
+    assert.deepEqual([...read.keys()].sort(), Object.keys(expected.tensors).sort(), file);
+    for (const [name, { shape, values }] of Object.entries(expected.tensors)) {
+      assert.deepEqual(read.get(name)!.shape, shape, `${file} ${name}`);
+      assert.deepEqual([...read.get(name)!.data], values.map(Math.fround), `${file} ${name}`);
+    }
+  }
+});
 
 for (const [layout, write] of Object.entries(layouts)) {
   test(`${layout} .pth: tensors read back exactly, and map onto VGG block 1`, async () => {

@@ -1,0 +1,180 @@
+/**
+ * Tiled inference for images too large to run whole. Tiles overlap and are blended with feathered
+ * weights; when the network normalises (instance norm), every tile is normalised with the
+ * statistics of the whole image, gathered over the tiles norm by norm, so the result matches an
+ * untiled run instead of drifting in colour from tile to tile.
+ */
+import { loadModel, type Model } from '../runtime/index.js';
+import { cropImage, reflectPadTo } from '../image/pad.js';
+import { planTiles, TileBlender } from '../image/tiles.js';
+import type { Rect, RgbImage } from '../image/types.js';
+import { throwIfAborted } from '../util/errors.js';
+import { withExternalNormStats, type NormSite } from '../weights/norm-stats.js';
+import type { StyleModel } from './model.js';
+
+interface StatsModels {
+  readonly full: Model;
+  readonly norms: readonly NormSite[];
+  readonly prefixes: readonly Model[];
+}
+
+const statsModels = new WeakMap<StyleModel, Promise<StatsModels | null>>();
+
+function statsModelsFor(style: StyleModel): Promise<StatsModels | null> {
+  let models = statsModels.get(style);
+  if (!models) {
+    models = (async () => {
+      const rewritten = withExternalNormStats(style.bytes, style.label);
+      if (!rewritten) return null;
+      const load = (bytes: Uint8Array, what: string): Promise<Model> => loadModel(bytes, style.runtime, `${style.label} (${what})`);
+      return {
+        full: await load(rewritten.bytes, 'tiled'),
+        norms: rewritten.norms,
+        prefixes: await Promise.all(rewritten.norms.map((_, k) => load(rewritten.prefix(k), `statistics ${k + 1}`))),
+      };
+    })();
+    statsModels.set(style, models);
+  }
+  return models;
+}
+
+/** Splits [0, length) among tiles: each owns up to the middle of its overlaps. */
+function ownedSpans(starts: readonly [number, number][], length: number): [number, number][] {
+  return starts.map(([start, size], i) => {
+    const from = i === 0 ? 0 : Math.round((start + starts[i - 1][0] + starts[i - 1][1]) / 2);
+    const to = i === starts.length - 1 ? length : Math.round((starts[i + 1][0] + start + size) / 2);
+    return [from, to];
+  });
+}
+
+function ownedRects(rects: readonly Rect[], width: number, height: number): Rect[] {
+  const columns = [...new Map(rects.map((r) => [r.left, [r.left, r.width] as [number, number]])).values()].sort((a, b) => a[0] - b[0]);
+  const rows = [...new Map(rects.map((r) => [r.top, [r.top, r.height] as [number, number]])).values()].sort((a, b) => a[0] - b[0]);
+  const xs = new Map(columns.map(([start], i) => [start, ownedSpans(columns, width)[i]]));
+  const ys = new Map(rows.map(([start], i) => [start, ownedSpans(rows, height)[i]]));
+  return rects.map((r) => {
+    const [x0, x1] = xs.get(r.left)!;
+    const [y0, y1] = ys.get(r.top)!;
+    return { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
+  });
+}
+
+/** Width in pixels of the band over which neighbouring tiles are cross-faded. */
+const BLEND_BAND = 16;
+
+/** `rect` grown by `by` pixels on each side, within `bounds`. */
+function expand(rect: Rect, by: number, bounds: Rect): Rect {
+  const left = Math.max(bounds.left, Math.floor(rect.left - by));
+  const top = Math.max(bounds.top, Math.floor(rect.top - by));
+  const right = Math.min(bounds.left + bounds.width, Math.ceil(rect.left + rect.width + by));
+  const bottom = Math.min(bounds.top + bounds.height, Math.ceil(rect.top + rect.height + by));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+export interface TiledOptions {
+  readonly tile: number;
+  readonly overlap: number;
+  readonly signal?: AbortSignal;
+  readonly onTile?: (done: number, total: number) => void;
+}
+
+/** One tile through a model: reflection-padded to a multiple of 4, cropped back afterwards. */
+async function runTile(model: Model, style: StyleModel, tile: RgbImage, extra: Record<string, { data: Float32Array; dims: number[] }>, fetch: string) {
+  const { image: padded, crop } = reflectPadTo(tile, 4);
+  const out = await model.run({ ...extra, [style.input]: { data: padded.data, dims: [1, 3, padded.height, padded.width] } }, [fetch]);
+  return { result: out[fetch], padded, crop };
+}
+
+/**
+ * Runs `style` over `image` in overlapping tiles. `runWhole` handles a model without instance
+ * norm (tiles need nothing shared then).
+ */
+export async function stylizeTiled(
+  style: StyleModel, content: RgbImage, options: TiledOptions,
+  runWhole: (tile: RgbImage) => Promise<RgbImage>,
+): Promise<RgbImage> {
+  // Pad as an untiled run would, so tiles on multiples of 4 see the same pixel phase.
+  const { image, crop: unpad } = reflectPadTo(content, 4);
+  const rects = planTiles(image.width, image.height, { tile: options.tile, overlap: options.overlap, multiple: 4 });
+  const owned = ownedRects(rects, image.width, image.height);
+  // Near its edges a tile sees zero padding where the whole image has neighbours, and the
+  // network's receptive field is wide: blend only across a narrow band around the middle of each
+  // overlap, where both tiles are furthest from their edges.
+  const feather = Math.min(BLEND_BAND, options.overlap);
+  const blender = new TileBlender(image.width, image.height, { feather });
+  const models = await statsModelsFor(style);
+  const passes = (models?.norms.length ?? 0) + 1;
+  const total = rects.length * passes;
+  let done = 0;
+  const tick = (): void => {
+    done++;
+    options.onTile?.(done, total);
+  };
+
+  const stats: Record<string, { data: Float32Array; dims: number[] }> = {};
+  if (models) {
+    for (const [k, norm] of models.norms.entries()) {
+      let sum: Float64Array | null = null;
+      let squares: Float64Array | null = null;
+      let count = 0;
+      for (const [t, rect] of rects.entries()) {
+        throwIfAborted(options.signal);
+        const { result, padded, crop } = await runTile(models.prefixes[k], style, cropImage(image, rect), stats, norm.inputOutput);
+        const [, channels, h, w] = result.dims;
+        sum ??= new Float64Array(channels);
+        squares ??= new Float64Array(channels);
+        // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile).
+        const fx = padded.width / w;
+        const fy = padded.height / h;
+        const x0 = Math.floor((owned[t].left - rect.left + crop.left) / fx);
+        const x1 = Math.floor((owned[t].left + owned[t].width - rect.left + crop.left) / fx);
+        const y0 = Math.floor((owned[t].top - rect.top + crop.top) / fy);
+        const y1 = Math.floor((owned[t].top + owned[t].height - rect.top + crop.top) / fy);
+        const data = result.data;
+        for (let c = 0; c < channels; c++) {
+          let s = 0;
+          let q = 0;
+          for (let y = y0; y < y1; y++) {
+            const row = (c * h + y) * w;
+            for (let x = x0; x < x1; x++) {
+              const v = data[row + x];
+              s += v;
+              q += v * v;
+            }
+          }
+          sum[c] += s;
+          squares[c] += q;
+        }
+        count += (y1 - y0) * (x1 - x0);
+        tick();
+      }
+      const channels = sum!.length;
+      const mean = new Float32Array(channels);
+      const variance = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) {
+        mean[c] = sum![c] / count;
+        variance[c] = Math.max(squares![c] / count - mean[c] * mean[c], 0);
+      }
+      stats[norm.meanInput] = { data: mean, dims: [1, channels, 1, 1] };
+      stats[norm.varianceInput] = { data: variance, dims: [1, channels, 1, 1] };
+    }
+  }
+
+  for (const [t, rect] of rects.entries()) {
+    throwIfAborted(options.signal);
+    const tile = cropImage(image, rect);
+    let out: RgbImage;
+    if (models) {
+      const { result, padded, crop } = await runTile(models.full, style, tile, stats, style.output);
+      const data = result.data;
+      for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
+      out = cropImage({ data, width: padded.width, height: padded.height }, crop);
+    } else {
+      out = await runWhole(tile);
+    }
+    const keep = expand(owned[t], feather / 2, rect);
+    blender.add(cropImage(out, { left: keep.left - rect.left, top: keep.top - rect.top, width: keep.width, height: keep.height }), keep);
+    tick();
+  }
+  return cropImage(blender.result(), unpad);
+}
