@@ -8,9 +8,16 @@ import type { Node, Value } from './builder.js';
 import * as F from './functional.js';
 import { formatShape, sameShape, type Shape } from './shape.js';
 
+/** Whether a value of shape `shape` broadcasts to `broadcast` (NumPy rules). */
+function broadcastsTo(shape: Shape, broadcast: Shape): boolean {
+  const extra = broadcast.length - shape.length;
+  return extra >= 0 && shape.every((d, i) => d === 1 || d === broadcast[i + extra]);
+}
+
 /** Sums a broadcast gradient back to `shape` (NumPy broadcasting in reverse). */
 export function reduceToShape(grad: Value, shape: Shape): Value {
   if (sameShape(grad.shape, shape)) return grad;
+  if (!broadcastsTo(shape, grad.shape)) throw new Error(`autodiff: a gradient of shape ${formatShape(grad.shape)} is not a broadcast of ${formatShape(shape)}`);
   const extra = grad.rank - shape.length;
   const axes: number[] = [];
   grad.shape.forEach((d, i) => {
@@ -61,10 +68,10 @@ export function grad(loss: Value, wrt: readonly Value[]): Value[] {
     node.inputs.forEach((input, k) => {
       const g = inputGrads[k];
       if (!needs[k] || !g) return;
-      const shaped = reduceToShape(g, input.shape);
-      if (!sameShape(shaped.shape, input.shape)) {
-        throw new Error(`autodiff: ${node.op.type} gave input ${k} a gradient of shape ${formatShape(shaped.shape)} for a value of shape ${formatShape(input.shape)}`);
+      if (!broadcastsTo(input.shape, g.shape)) {
+        throw new Error(`autodiff: ${node.op.type} gave input ${k} a gradient of shape ${formatShape(g.shape)} for a value of shape ${formatShape(input.shape)}`);
       }
+      const shaped = reduceToShape(g, input.shape);
       const previous = grads.get(input);
       grads.set(input, previous ? F.add(previous, shaped) : shaped);
     });

@@ -97,9 +97,11 @@ export class Graph {
     return output;
   }
 
-  /** Marks `value` as a graph output called `name`. */
+  /** Marks `value` as a graph output called `name` (a name no other value or output has). */
   output(value: Value, name: string): void {
     if (value.graph !== this) throw new Error(`output '${name}' belongs to another graph`);
+    if (this.outputs.some((o) => o.name === name)) throw new Error(`Graph already has an output named '${name}'`);
+    if (name !== value.name) this.claim(name, 'an output');
     this.outputs.push({ name, value });
   }
 

@@ -54,3 +54,4 @@ export const padAxis = (x: Value, axis: number, before: number, after: number): 
 export const matmul = (a: Value, b: Value): Value => apply(ops.matmul, [a, b], none);
 export const reduceSum = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceSum, [x], { axes, keepDims });
 export const reduceMean = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceMean, [x], { axes, keepDims });
+export const spaceToDepth = (x: Value, blockSize: number): Value => apply(ops.spaceToDepth, [x], { blockSize });

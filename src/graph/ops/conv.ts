@@ -41,6 +41,16 @@ function checkConvInputs(op: string, inputs: readonly Shape[], weightInAxis: 0 |
   return { k: [w[2], w[3]], out };
 }
 
+function checkStridePads(op: string, stride: number, pads: readonly number[] | 'same'): void {
+  if (!Number.isInteger(stride) || stride < 1) shapeError(op, `stride must be a positive integer, got ${stride}`);
+  if (pads !== 'same' && pads.some((p) => !Number.isInteger(p) || p < 0)) shapeError(op, `padding must be non-negative integers, got [${pads.join(', ')}]`);
+}
+
+function checkPositive(op: string, size: Dim): Dim {
+  if (typeof size === 'number' && size < 1) shapeError(op, `the output would have size ${size}`);
+  return size;
+}
+
 function kernelSize(op: string, k: Dim): number {
   if (typeof k !== 'number') shapeError(op, 'kernel size must be concrete');
   return k;
@@ -49,6 +59,7 @@ function kernelSize(op: string, k: Dim): number {
 export const conv2d: OpDef<Conv2dAttrs> = {
   type: 'conv2d',
   inferShape(inputs, { stride, padding }) {
+    checkStridePads('conv2d', stride, padding);
     const { k, out } = checkConvInputs('conv2d', inputs, 1);
     const x = inputs[0];
     const spatial = [x[2], x[3]].map((d, axis) => {
@@ -93,12 +104,13 @@ export const conv2d: OpDef<Conv2dAttrs> = {
 export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
   type: 'convTranspose2d',
   inferShape(inputs, { stride, pads }) {
+    checkStridePads('convTranspose2d', stride, pads);
     const { k, out } = checkConvInputs('convTranspose2d', inputs, 0);
     const x = inputs[0];
     const spatial = [x[2], x[3]].map((d, axis) => {
       const size = kernelSize('convTranspose2d', k[axis]);
       const extra = size - pads[axis] - pads[axis + 2] - stride;
-      return addDim(mulDim(d, stride), extra);
+      return checkPositive('convTranspose2d', addDim(mulDim(d, stride), extra));
     });
     return [x[0], out, ...spatial];
   },

@@ -46,6 +46,7 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
     expectArity('depthToSpace', inputs, 1);
     const [x] = inputs;
     const c = x[1];
+    if (!Number.isInteger(blockSize) || blockSize < 1) shapeError('depthToSpace', `block size must be a positive integer, got ${blockSize}`);
     if (x.length !== 4 || typeof c !== 'number' || c % (blockSize * blockSize) !== 0) {
       shapeError('depthToSpace', `input ${formatShape(x)} must be NCHW with channels divisible by ${blockSize * blockSize}`);
     }
@@ -63,13 +64,17 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
   },
 };
 
-/** Inverse of depthToSpace: [N, C, H·b, W·b] → [N, C·b², H, W], ONNX's block-major channel order. */
+/**
+ * [N, C, H·b, W·b] → [N, C·b², H, W] in ONNX's block-major channel order ((bh·b + bw)·C + c),
+ * which is not the inverse of depthToSpace's CRD order when C > 1.
+ */
 export const spaceToDepth: OpDef<DepthToSpaceAttrs> = {
   type: 'spaceToDepth',
   inferShape(inputs, { blockSize }) {
     expectArity('spaceToDepth', inputs, 1);
     const [x] = inputs;
     const c = x[1];
+    if (!Number.isInteger(blockSize) || blockSize < 1) shapeError('spaceToDepth', `block size must be a positive integer, got ${blockSize}`);
     if (x.length !== 4 || typeof c !== 'number') shapeError('spaceToDepth', `input ${formatShape(x)} must be NCHW`);
     for (const d of [x[2], x[3]]) {
       if (typeof d === 'number' && d % blockSize !== 0) shapeError('spaceToDepth', `spatial size ${d} is not a multiple of ${blockSize}`);
