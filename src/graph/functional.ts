@@ -55,3 +55,4 @@ export const matmul = (a: Value, b: Value): Value => apply(ops.matmul, [a, b], n
 export const reduceSum = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceSum, [x], { axes, keepDims });
 export const reduceMean = (x: Value, axes: readonly number[] = [], keepDims = false): Value => apply(ops.reduceMean, [x], { axes, keepDims });
 export const spaceToDepth = (x: Value, blockSize: number): Value => apply(ops.spaceToDepth, [x], { blockSize });
+export const equalMask = (a: Value, b: Value): Value => apply(ops.equalMask, [a, b], none);

@@ -43,7 +43,7 @@ export interface OptimizeOptions {
   readonly tvWeight?: number;
   readonly contentLayers?: readonly string[];
   readonly styleLayers?: readonly string[];
-  /** One weight per style layer (default: equal). */
+  /** One weight per style layer (default: 1 each). */
   readonly styleLayerWeights?: readonly number[];
   readonly pooling?: 'max' | 'avg';
   readonly init?: 'content' | 'noise' | 'style';
@@ -162,7 +162,8 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
   const layers: LossLayers = {
     content: options.contentLayers ?? DEFAULT_CONTENT_LAYERS,
     style: styleLayers,
-    styleLayerWeights: options.styleLayerWeights ?? styleLayers.map(() => 1 / styleLayers.length),
+    // Each layer at full weight, as in jcjohnson/neural-style (whose weight defaults these are).
+    styleLayerWeights: options.styleLayerWeights ?? styleLayers.map(() => 1),
     pooling: options.pooling ?? 'max',
   };
   const weights = { content: options.contentWeight ?? DEFAULTS.contentWeight, style: options.styleWeight ?? DEFAULTS.styleWeight, tv: options.tvWeight ?? DEFAULTS.tvWeight };

@@ -43,7 +43,9 @@ export const div = binary('div', 'Div', ({ inputs: [a, b], output, dy, needs }) 
 ]);
 
 export const neg = unary('neg', 'Neg', ({ dy }) => [F.neg(dy)]);
-export const relu = unary('relu', 'Relu', ({ inputs: [x], dy }) => [F.mul(dy, F.rangeMask(x, 0, Infinity, true))]);
+// The mask is taken from the output (y > 0 exactly where x > 0). Measured at 512² through VGG19,
+// compare + cast + multiply beat both onnxruntime's Sign (one op, but a slow kernel) and Where.
+export const relu = unary('relu', 'Relu', ({ output, dy }) => [F.mul(dy, F.rangeMask(output, 0, Infinity, true))]);
 export const tanh = unary('tanh', 'Tanh', ({ output, dy }) => [F.mul(dy, F.sub(F.scalarLike(output, 1), F.mul(output, output)))]);
 export const sigmoid = unary('sigmoid', 'Sigmoid', ({ output, dy }) => [F.mul(dy, F.mul(output, F.sub(F.scalarLike(output, 1), output)))]);
 export const sqrt = unary('sqrt', 'Sqrt', ({ output, dy }) => [F.div(dy, F.scale(output, 2))]);
@@ -114,4 +116,21 @@ export const rangeMask: OpDef<RangeMaskAttrs> = {
     e.node('Cast', [condition], [output], { to: 1 });
   },
   grad: () => [null],
+};
+
+/** 1 where a = b, else 0 (broadcasting): marks the maxima of a pooling window. No gradient. */
+export const equalMask: OpDef = {
+  type: 'equalMask',
+  inferShape(inputs) {
+    expectArity('equalMask', inputs, 2);
+    const shape = broadcastShapes(inputs[0], inputs[1]);
+    if (!shape) shapeError('equalMask', `shapes ${formatShape(inputs[0])} and ${formatShape(inputs[1])} do not broadcast`);
+    return shape;
+  },
+  emit(e, { inputs, output }) {
+    const equal = e.temp('equal');
+    e.node('Equal', inputs, [equal]);
+    e.node('Cast', [equal], [output], { to: 1 });
+  },
+  grad: () => [null, null],
 };

@@ -3,7 +3,7 @@
  * it to its family file and one line here.
  */
 export { conv2d, convTranspose2d, type Conv2dAttrs, type ConvTranspose2dAttrs, type ConvLowering, type Padding2d } from './conv.js';
-export { add, sub, mul, div, neg, relu, tanh, sigmoid, sqrt, exp, square, clip, rangeMask, type ClipAttrs, type RangeMaskAttrs } from './elementwise.js';
+export { add, sub, mul, div, neg, relu, tanh, sigmoid, sqrt, exp, square, clip, rangeMask, equalMask, type ClipAttrs, type RangeMaskAttrs } from './elementwise.js';
 export { instanceNorm, type InstanceNormAttrs } from './norm.js';
 export { pad2d, crop2d, type PadAttrs, type Crop2dAttrs } from './pad.js';
 export { upsampleNearest, depthToSpace, spaceToDepth, type UpsampleAttrs, type DepthToSpaceAttrs } from './resize.js';

