@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { messageOf } from '../util/errors.js';
 import { modelsCommand } from './models.js';
+import { optimizeCommand } from './optimize.js';
 import { stylizeCommand } from './stylize.js';
 
 export function program(): Command {
@@ -11,6 +12,7 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.addCommand(stylizeCommand());
+  program.addCommand(optimizeCommand());
   program.addCommand(modelsCommand());
   for (const command of program.commands) {
     command.exitOverride();
