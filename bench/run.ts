@@ -1,16 +1,17 @@
 /**
  * `npm run bench`: pastiche's performance figures on this machine, each next to a peer run in the
- * same process. Heavy: minutes, not seconds. Sections: inference, video, memory.
- * Usage: npm run bench [-- --only inference,video,memory] [--threads N]
+ * same process. Heavy: minutes, not seconds. Sections: inference, video, memory, gatys.
+ * Usage: npm run bench [-- --only inference,video,memory,gatys] [--threads N]
  */
 import { benchTransformer } from './transformer.js';
 import { benchVideo } from './video.js';
 import { benchMemory } from './memory.js';
+import { benchGatys } from './gatys.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory'];
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory', 'gatys'];
 const threads = args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : 2;
 const data = sharedDataDir();
 if (!data) {
@@ -21,3 +22,4 @@ console.log(`# pastiche benchmarks\n\n${machine()}\n${new Date().toISOString()}`
 if (only.includes('inference')) await benchTransformer(data, threads);
 if (only.includes('video')) await benchVideo(data, threads);
 if (only.includes('memory')) await benchMemory(data);
+if (only.includes('gatys')) await benchGatys(data, threads);

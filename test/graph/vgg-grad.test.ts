@@ -15,16 +15,15 @@ import { buildVgg, vggParamShapes } from '../../src/nets/vgg.js';
 import { Model, type RunTensor } from '../../src/runtime/session.js';
 import { randomTensor, rng } from '../helpers/random.js';
 import { tf } from '../helpers/tf-reference.js';
+import { STYLE_TAPS, tfGatysLoss } from '../helpers/tf-vgg.js';
 
 const backend = process.env.PASTICHE_TF_BACKEND ?? 'wasm';
 if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
 await tf.setBackend(backend);
 
 const SIZE = 64;
-const STYLE_TAPS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'] as const;
 const CONTENT_TAP = 'relu4_2';
 const TAPS = [...STYLE_TAPS, CONTENT_TAP];
-const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 /**
  * Loss weights that give each term's gradient a largest magnitude near 1 with these seeded weights
  * and images (measured unweighted peaks — max: content 2.2e3, style 1.3, 48, 2.1e2, 7.6e2, 5.3e2;
@@ -97,45 +96,6 @@ async function pasticheLoss(target: Tensor, image: Tensor, params: Map<string, T
   return { loss: out.loss.data[0], dx: out.dx.data, targets };
 }
 
-/** TF.js: the same loss and gradient, NHWC. */
-function tfLoss(image: Tensor, params: Map<string, Tensor>, pooling: 'max' | 'avg', targets: Targets): { loss: number; dx: Float32Array } {
-  return tf.tidy(() => {
-    const conv = (b: number, i: number) => ({
-      w: tf.transpose(tf.tensor4d(params.get(`block${b}_conv${i}.weight`)!.data, params.get(`block${b}_conv${i}.weight`)!.shape as [number, number, number, number]), [2, 3, 1, 0]) as tf.Tensor4D,
-      b: tf.tensor1d(params.get(`block${b}_conv${i}.bias`)!.data),
-    });
-    const blocks = [2, 2, 4, 4, 1].map((count, b) => Array.from({ length: count }, (_, i) => conv(b + 1, i + 1)));
-    const contentTarget = tf.transpose(tf.tensor(targets.content.data, [...targets.content.shape]), [0, 2, 3, 1]);
-    const gramTargets = STYLE_TAPS.map((n) => tf.tensor(targets.grams.get(n)!.data, [...targets.grams.get(n)!.shape]));
-    const tfGram = (f: tf.Tensor4D) => {
-      const [, h, w, c] = f.shape;
-      const rows = tf.reshape(f, [h * w, c]);
-      return tf.div(tf.matMul(rows, rows, true, false), c * h * w);
-    };
-    const lossOf = (nchw: tf.Tensor): tf.Scalar => {
-      // RGB → BGR minus the ImageNet mean.
-      let y = tf.sub(tf.reverse(tf.transpose(nchw, [0, 2, 3, 1]), 3), tf.tensor1d(CAFFE_MEAN_BGR)) as tf.Tensor4D;
-      const weights = WEIGHTS[pooling];
-      let loss = tf.scalar(0);
-      let style = 0;
-      blocks.forEach((layers, b) => {
-        if (b > 0) y = pooling === 'max' ? tf.maxPool(y, 2, 2, 'valid') : tf.avgPool(y, 2, 2, 'valid');
-        layers.forEach((layer, i) => {
-          y = tf.relu(tf.add(tf.conv2d(y, layer.w, 1, 'same'), layer.b)) as tf.Tensor4D;
-          if (i === 0) {
-            loss = tf.add(loss, tf.mul(tf.sum(tf.square(tf.sub(tfGram(y), gramTargets[style]))), weights.style[style]));
-            style++;
-          }
-          if (b === 3 && i === 1) loss = tf.add(loss, tf.mul(tf.sum(tf.square(tf.sub(y, contentTarget))), weights.content));
-        });
-      });
-      return loss;
-    };
-    const { value, grad: dx } = tf.valueAndGrad(lossOf)(tf.tensor(image.data, [...image.shape]));
-    return { loss: value.dataSync()[0], dx: dx.dataSync() as Float32Array };
-  });
-}
-
 function image(seed: number): Tensor {
   return randomTensor([1, 3, SIZE, SIZE], seed, 0, 255);
 }
@@ -147,7 +107,7 @@ for (const pooling of ['max', 'avg'] as const) {
     const x = image(2);
     const ours = await pasticheLoss(image(1), x, params, pooling);
     const started = Date.now();
-    const theirs = tfLoss(x, params, pooling, ours.targets);
+    const theirs = tfGatysLoss(x, params, pooling, ours.targets, WEIGHTS[pooling]);
     const tfMs = Date.now() - started;
     let maxDiff = 0;
     let scale = 0;
