@@ -4,38 +4,33 @@
  * statistics of the whole image, gathered over the tiles norm by norm, so the result matches an
  * untiled run instead of drifting in colour from tile to tile.
  */
-import { loadModel, type Model } from '../runtime/index.js';
+import { Model } from '../runtime/index.js';
 import { cropImage, reflectPadTo } from '../image/pad.js';
 import { planTiles, TileBlender } from '../image/tiles.js';
 import type { Rect, RgbImage } from '../image/types.js';
 import { throwIfAborted } from '../util/errors.js';
-import { withExternalNormStats, type NormSite } from '../weights/norm-stats.js';
+import { withExternalNormStats, type NormStatsModel } from '../weights/norm-stats.js';
 import type { StyleModel } from './model.js';
 
-interface StatsModels {
-  readonly full: Model;
-  readonly norms: readonly NormSite[];
-  readonly prefixes: readonly Model[];
+const rewrites = new WeakMap<StyleModel, NormStatsModel | null>();
+
+/** The model rewritten for external statistics (null without instance norms), made once per model. */
+function rewriteFor(style: StyleModel): NormStatsModel | null {
+  if (!rewrites.has(style)) rewrites.set(style, withExternalNormStats(style.bytes, style.label));
+  return rewrites.get(style)!;
 }
 
-const statsModels = new WeakMap<StyleModel, Promise<StatsModels | null>>();
-
-function statsModelsFor(style: StyleModel): Promise<StatsModels | null> {
-  let models = statsModels.get(style);
-  if (!models) {
-    models = (async () => {
-      const rewritten = withExternalNormStats(style.bytes, style.label);
-      if (!rewritten) return null;
-      const load = (bytes: Uint8Array, what: string): Promise<Model> => loadModel(bytes, style.runtime, `${style.label} (${what})`);
-      return {
-        full: await load(rewritten.bytes, 'tiled'),
-        norms: rewritten.norms,
-        prefixes: await Promise.all(rewritten.norms.map((_, k) => load(rewritten.prefix(k), `statistics ${k + 1}`))),
-      };
-    })();
-    statsModels.set(style, models);
+/**
+ * Runs `use` with a session of its own, released afterwards: each holds an arena sized for its
+ * largest tile, and seventeen of them alive at once would hold gigabytes.
+ */
+async function withSession<T>(bytes: Uint8Array, style: StyleModel, what: string, use: (model: Model) => Promise<T>): Promise<T> {
+  const model = await Model.create(bytes, `${style.label} (${what})`, style.runtime);
+  try {
+    return await use(model);
+  } finally {
+    await model.release();
   }
-  return models;
 }
 
 /** Splits [0, length) among tiles: each owns up to the middle of its overlaps. */
@@ -71,6 +66,41 @@ function expand(rect: Rect, by: number, bounds: Rect): Rect {
   return { left, top, width: right - left, height: bottom - top };
 }
 
+/** Per-channel mean and (biased) variance accumulated over regions of activations [1, C, h, w]. */
+class Moments {
+  private sum: Float64Array | null = null;
+  private squares: Float64Array | null = null;
+  private count = 0;
+
+  add({ data, dims }: { data: Float32Array; dims: readonly number[] }, x0: number, x1: number, y0: number, y1: number): void {
+    const [, channels, h, w] = dims;
+    this.sum ??= new Float64Array(channels);
+    this.squares ??= new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      let s = 0;
+      let q = 0;
+      for (let y = y0; y < y1; y++) {
+        const row = (c * h + y) * w;
+        for (let x = x0; x < x1; x++) {
+          const v = data[row + x];
+          s += v;
+          q += v * v;
+        }
+      }
+      this.sum[c] += s;
+      this.squares[c] += q;
+    }
+    this.count += (y1 - y0) * (x1 - x0);
+  }
+
+  result(): { mean: Float32Array; variance: Float32Array } {
+    const sum = this.sum!;
+    const mean = sum.map((s) => s / this.count);
+    const variance = this.squares!.map((q, c) => Math.max(q / this.count - mean[c] * mean[c], 0));
+    return { mean: Float32Array.from(mean), variance: Float32Array.from(variance) };
+  }
+}
+
 export interface TiledOptions {
   readonly tile: number;
   readonly overlap: number;
@@ -102,7 +132,7 @@ export async function stylizeTiled(
   // overlap, where both tiles are furthest from their edges.
   const feather = Math.min(BLEND_BAND, options.overlap);
   const blender = new TileBlender(image.width, image.height, { feather });
-  const models = await statsModelsFor(style);
+  const models = rewriteFor(style);
   const passes = (models?.norms.length ?? 0) + 1;
   const total = rects.length * passes;
   let done = 0;
@@ -114,67 +144,46 @@ export async function stylizeTiled(
   const stats: Record<string, { data: Float32Array; dims: number[] }> = {};
   if (models) {
     for (const [k, norm] of models.norms.entries()) {
-      let sum: Float64Array | null = null;
-      let squares: Float64Array | null = null;
-      let count = 0;
-      for (const [t, rect] of rects.entries()) {
-        throwIfAborted(options.signal);
-        const { result, padded, crop } = await runTile(models.prefixes[k], style, cropImage(image, rect), stats, norm.inputOutput);
-        const [, channels, h, w] = result.dims;
-        sum ??= new Float64Array(channels);
-        squares ??= new Float64Array(channels);
-        // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile).
-        const fx = padded.width / w;
-        const fy = padded.height / h;
-        const x0 = Math.floor((owned[t].left - rect.left + crop.left) / fx);
-        const x1 = Math.floor((owned[t].left + owned[t].width - rect.left + crop.left) / fx);
-        const y0 = Math.floor((owned[t].top - rect.top + crop.top) / fy);
-        const y1 = Math.floor((owned[t].top + owned[t].height - rect.top + crop.top) / fy);
-        const data = result.data;
-        for (let c = 0; c < channels; c++) {
-          let s = 0;
-          let q = 0;
-          for (let y = y0; y < y1; y++) {
-            const row = (c * h + y) * w;
-            for (let x = x0; x < x1; x++) {
-              const v = data[row + x];
-              s += v;
-              q += v * v;
-            }
-          }
-          sum[c] += s;
-          squares[c] += q;
+      const { mean, variance } = await withSession(models.prefix(k), style, `statistics ${k + 1}`, async (prefix) => {
+        const moments = new Moments();
+        for (const [t, rect] of rects.entries()) {
+          throwIfAborted(options.signal);
+          const { result, padded, crop } = await runTile(prefix, style, cropImage(image, rect), stats, norm.inputOutput);
+          // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile).
+          const [, , h, w] = result.dims;
+          const scaleX = padded.width / w;
+          const scaleY = padded.height / h;
+          const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
+          const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
+          const own = owned[t];
+          moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height));
+          tick();
         }
-        count += (y1 - y0) * (x1 - x0);
-        tick();
-      }
-      const channels = sum!.length;
-      const mean = new Float32Array(channels);
-      const variance = new Float32Array(channels);
-      for (let c = 0; c < channels; c++) {
-        mean[c] = sum![c] / count;
-        variance[c] = Math.max(squares![c] / count - mean[c] * mean[c], 0);
-      }
-      stats[norm.meanInput] = { data: mean, dims: [1, channels, 1, 1] };
-      stats[norm.varianceInput] = { data: variance, dims: [1, channels, 1, 1] };
+        return moments.result();
+      });
+      stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
+      stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
     }
   }
 
-  for (const [t, rect] of rects.entries()) {
-    throwIfAborted(options.signal);
-    const tile = cropImage(image, rect);
-    let out: RgbImage;
-    if (models) {
-      const { result, padded, crop } = await runTile(models.full, style, tile, stats, style.output);
+  const render = async (runOne: (tile: RgbImage) => Promise<RgbImage>): Promise<void> => {
+    for (const [t, rect] of rects.entries()) {
+      throwIfAborted(options.signal);
+      const out = await runOne(cropImage(image, rect));
+      const keep = expand(owned[t], feather / 2, rect);
+      blender.add(cropImage(out, { left: keep.left - rect.left, top: keep.top - rect.top, width: keep.width, height: keep.height }), keep);
+      tick();
+    }
+  };
+  if (!models) {
+    await render(runWhole);
+  } else {
+    await withSession(models.bytes, style, 'tiled', (full) => render(async (tile) => {
+      const { result, padded, crop } = await runTile(full, style, tile, stats, style.output);
       const data = result.data;
       for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
-      out = cropImage({ data, width: padded.width, height: padded.height }, crop);
-    } else {
-      out = await runWhole(tile);
-    }
-    const keep = expand(owned[t], feather / 2, rect);
-    blender.add(cropImage(out, { left: keep.left - rect.left, top: keep.top - rect.top, width: keep.width, height: keep.height }), keep);
-    tick();
+      return cropImage({ data, width: padded.width, height: padded.height }, crop);
+    }));
   }
   return cropImage(blender.result(), unpad);
 }

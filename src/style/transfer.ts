@@ -22,8 +22,13 @@ import type { StyleModel } from './model.js';
 export const COLOR_MODES = ['luminance', 'histogram'] as const;
 export type ColorMode = (typeof COLOR_MODES)[number];
 
-/** Pixels per tile side when tiling is automatic, and the pixel count above which it starts. */
+/** Images above this many pixels are tiled when tiling is automatic. */
 export const AUTO_TILE_PIXELS = 4_000_000;
+/**
+ * Tile side for automatic tiling: 1 MP tiles keep a 4000x3000 photo under 3 GiB (the session's
+ * arena is sized for its largest tile; 2000 px tiles measured over 20 GiB with statistics passes).
+ */
+export const AUTO_TILE_SIDE = 1024;
 export const DEFAULT_TILE_OVERLAP = 128;
 /**
  * Reflected border added around the image before the network and cropped after: the networks'
@@ -83,7 +88,7 @@ async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage>
 
 function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
   const tile = options.tile ?? 'auto';
-  if (tile === 'auto') return autoTileSize(image.width, image.height, AUTO_TILE_PIXELS);
+  if (tile === 'auto') return autoTileSize(image.width, image.height, AUTO_TILE_PIXELS) === null ? null : AUTO_TILE_SIDE;
   if (tile === 0 || (image.width <= tile && image.height <= tile)) return null;
   return tile;
 }
