@@ -50,16 +50,23 @@ export function planTiles(width: number, height: number, options: TilePlanOption
 /** [start, length] of each tile along one axis. */
 function planAxis(length: number, size: number, overlap: number, multiple: number): Array<[number, number]> {
   if (length <= size) return [[0, length]];
-  const count = Math.ceil((length - overlap) / (size - overlap));
-  // The smallest common tile length that covers the axis with the overlap; it is <= size because
+  // Starts fall on multiples of `multiple`: a network that downsamples by 4 computes the same
+  // values for a tile as for the whole image only when the tile keeps the image's pixel phase.
+  // Rounding a start moves it by up to multiple/2, so neighbours are planned `multiple` closer
+  // (when the tile leaves room for it) to keep at least `overlap` after rounding.
+  const slack = multiple > 1 && overlap + multiple < size ? multiple : 0;
+  const spacing = overlap + slack;
+  const count = Math.ceil((length - spacing) / (size - spacing));
+  // The smallest common tile length that covers the axis with that overlap; it is <= size because
   // count tiles of `size` already do, and rounding up to `multiple` cannot pass `size`, a multiple.
-  const needed = Math.ceil((length + (count - 1) * overlap) / count);
+  const needed = Math.ceil((length + (count - 1) * spacing) / count);
   const tileLength = Math.min(length, Math.ceil(needed / multiple) * multiple);
   const spare = length - tileLength;
-  // Rounded even steps never exceed ceil(spare / (count - 1)) <= tileLength - overlap.
-  // Starts on multiples of `multiple` too: a network that downsamples by 4 computes the same
-  // values for a tile as for the whole image only when the tile keeps the image's pixel phase.
-  return Array.from({ length: count }, (_, i) => [Math.min(spare, Math.round((i * spare) / (count - 1) / multiple) * multiple), tileLength]);
+  return Array.from({ length: count }, (_, i) => {
+    const ideal = (i * spare) / (count - 1);
+    // The last tile ends flush with the image (its start is aligned when the length is).
+    return [i === count - 1 ? spare : Math.min(spare, Math.round(ideal / multiple) * multiple), tileLength];
+  });
 }
 
 /**

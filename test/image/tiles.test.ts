@@ -42,10 +42,13 @@ test('planTiles covers the image with equal, overlapping, aligned tiles', () => 
 test('planTiles: a small image is one tile, and the tile count is minimal for the overlap', () => {
   assert.deepEqual(planTiles(200, 150, { tile: 256, overlap: 32 }), [{ left: 0, top: 0, width: 200, height: 150 }]);
   const rects = planTiles(1000, 200, { tile: 256, overlap: 32, multiple: 4 });
-  // ceil((1000 - 32) / (256 - 32)) = 5 tiles across, of ceil((1000 + 4 * 32) / 5) = 226 -> 228 (multiple of 4).
+  // Starts on multiples of 4 may each move 2 px, so tiles are planned 32 + 4 px apart:
+  // ceil((1000 - 36) / (256 - 36)) = 5 tiles across, of ceil((1000 + 4 * 36) / 5) = 229 -> 232.
   assert.equal(rects.length, 5);
-  assert.ok(rects.every((r) => r.width === 228 && r.height === 200));
-  assert.deepEqual(rects.map((r) => r.left), [0, 193, 386, 579, 772]);
+  assert.ok(rects.every((r) => r.width === 232 && r.height === 200));
+  assert.deepEqual(rects.map((r) => r.left), [0, 192, 384, 576, 768]);
+  assert.deepEqual(planTiles(1000, 200, { tile: 256, overlap: 32 }).map((r) => r.left), [0, 194, 387, 581, 774],
+    'without alignment (multiple 1) the starts are spread evenly');
 });
 
 test('planTiles rejects impossible options', () => {
