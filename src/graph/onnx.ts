@@ -6,6 +6,7 @@ import onnxProto, { type onnx } from 'onnx-proto';
 import type { Graph, Value } from './builder.js';
 import type { AttrValue, Emitter } from './op.js';
 import type { Shape, Tensor } from './shape.js';
+import { fusePhaseRoundTrips } from './peephole.js';
 
 // onnx-proto is CommonJS: its namespace is a type here and a value through the default import.
 const { AttributeProto, ModelProto, TensorProto } = onnxProto.onnx;
@@ -122,6 +123,8 @@ export function toOnnxModel(graph: Graph, options: OnnxExportOptions = {}): onnx
     if (name !== value.name) e.node('Identity', [value.name], [name]);
   }
 
+  const constantShapes = new Map([...graph.params, ...graph.constants].map((v) => [v.name, v.tensor!.shape]));
+  const nodes = fusePhaseRoundTrips(e.nodes, constantShapes, e, new Set(graph.outputs.map((o) => o.name)));
   const symbols = new Set(graph.inputs.flatMap((v) => v.shape.filter((d): d is string => typeof d === 'string')));
   const initializers = [...graph.params, ...graph.constants]
     .filter((v) => needed.has(v))
@@ -134,7 +137,7 @@ export function toOnnxModel(graph: Graph, options: OnnxExportOptions = {}): onnx
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: options.graphName ?? 'pastiche',
-      node: e.nodes,
+      node: nodes,
       initializer: [...initializers, ...e.initializers],
       input: graph.inputs.map((v) => valueInfo(v.name, v.shape, symbols)),
       output: graph.outputs.map(({ name, value }) => valueInfo(name, value.shape, symbols)),

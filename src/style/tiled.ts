@@ -72,15 +72,17 @@ class Moments {
   private squares: Float64Array | null = null;
   private count = 0;
 
-  add({ data, dims }: { data: Float32Array; dims: readonly number[] }, x0: number, x1: number, y0: number, y1: number): void {
+  /** Adds rows [y0, y1) × columns [x0, x1) of each of `blocks` row blocks stacked along H. */
+  add({ data, dims }: { data: Float32Array; dims: readonly number[] }, x0: number, x1: number, y0: number, y1: number, blocks = 1): void {
     const [, channels, h, w] = dims;
+    const blockHeight = h / blocks;
     this.sum ??= new Float64Array(channels);
     this.squares ??= new Float64Array(channels);
     for (let c = 0; c < channels; c++) {
       let s = 0;
       let q = 0;
-      for (let y = y0; y < y1; y++) {
-        const row = (c * h + y) * w;
+      for (let y = 0; y < blocks * (y1 - y0); y++) {
+        const row = (c * h + Math.floor(y / (y1 - y0)) * blockHeight + y0 + (y % (y1 - y0))) * w;
         for (let x = x0; x < x1; x++) {
           const v = data[row + x];
           s += v;
@@ -90,7 +92,7 @@ class Moments {
       this.sum[c] += s;
       this.squares[c] += q;
     }
-    this.count += (y1 - y0) * (x1 - x0);
+    this.count += blocks * (y1 - y0) * (x1 - x0);
   }
 
   result(): { mean: Float32Array; variance: Float32Array } {
@@ -149,14 +151,17 @@ export async function stylizeTiled(
         for (const [t, rect] of rects.entries()) {
           throwIfAborted(options.signal);
           const { result, padded, crop } = await runTile(prefix, style, cropImage(image, rect), stats, norm.inputOutput);
-          // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile).
+          // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile). An
+          // activation whose pixel phases are stacked along H (see graph/peephole.ts) repeats the
+          // region once per phase block.
           const [, , h, w] = result.dims;
           const scaleX = padded.width / w;
-          const scaleY = padded.height / h;
+          const blocks = Math.max(1, Math.round((h * scaleX) / padded.height));
+          const scaleY = padded.height / (h / blocks);
           const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
           const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
           const own = owned[t];
-          moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height));
+          moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height), blocks);
           tick();
         }
         return moments.result();
