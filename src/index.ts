@@ -17,18 +17,32 @@ export {
   type StylizeOptions, type ColorMode, type FolderProgress, type FolderResult,
 } from './style/transfer.js';
 
+// Gatys optimisation: the image itself is optimised against VGG features and Gram matrices.
+export {
+  optimizeImage, DEFAULTS as OPTIMIZE_DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS,
+  type OptimizeOptions, type OptimizeProgress, type OptimizeResult, type StyleInput, type LossTerms,
+} from './style/optimize.js';
+export { gramMatrix, meanSquaredError, totalVariation } from './style/losses.js';
+export { Lbfgs, type LbfgsOptions } from './style/optim/lbfgs.js';
+export { Adam, type AdamOptions } from './style/optim/adam.js';
+
 // Networks and the graph builder they are written on.
 export {
   buildTransformer, transformerParamShapes, initTransformerParams,
   LENGSTROM, PYTORCH_EXAMPLES, COMPACT, ARCHITECTURES,
   type TransformerConfig, type ArchitectureName, type BuiltTransformer,
 } from './nets/transformer.js';
-export { Graph, Value, F, ops, toOnnxBytes, toOnnxModel, OPSET, type Tensor, type Shape, type Dim, type OpDef, type OnnxExportOptions } from './graph/index.js';
+export { buildVgg, vggLayerNames, vggParamShapes, type VggDepth, type VggOptions, type VggPreprocessing } from './nets/vgg.js';
+export { Graph, Value, F, ops, grad, toOnnxBytes, toOnnxModel, OPSET, type Tensor, type Shape, type Dim, type OpDef, type OnnxExportOptions } from './graph/index.js';
 
 // Weights and the model store.
 export { importModel, listModels, removeModel, exportModel, resolveModel, storeDir, type StoredModel, type ImportOptions, type ResolvedModel } from './weights/store.js';
 export { readCheckpointDump } from './weights/checkpoint-dump.js';
 export { readLengstromCheckpoint } from './weights/lengstrom.js';
+export { loadVggWeights, type VggWeights, type LoadVggOptions } from './weights/vgg-weights.js';
+export { resolveVggWeights, download, type ResolveVggOptions, type DownloadOptions } from './weights/download.js';
+export { ZOO, zooEntry, type ZooEntry } from './weights/zoo.js';
+export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
 
 // Runtime.
 export { loadModel, clearModelCache, availableExecutionProviders, EXECUTION_PROVIDERS, type RuntimeOptions, type ExecutionProvider, type Model } from './runtime/index.js';
