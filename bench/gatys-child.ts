@@ -7,12 +7,12 @@ import { lossModel } from '../src/style/gatys-graphs.js';
 import { DEFAULT_STYLE_LAYERS, DEFAULTS, optimizeImage } from '../src/style/optimize.js';
 import { loadVggWeights } from '../src/weights/vgg-weights.js';
 import { readImage } from '../src/image/codec.js';
-import { syntheticImage } from './util.js';
+import { peakRssMiB, syntheticImage } from './util.js';
 
 const [mode, vggPath, ...rest] = process.argv.slice(2);
 const vgg = await loadVggWeights(vggPath, { depth: 19 });
 const t0 = performance.now();
-const rss = (): number => process.resourceUsage().maxRSS / 1024;
+const rss = peakRssMiB;
 if (mode === 'evaluate') {
   const [size, threads] = rest.map(Number);
   const layers = { content: ['relu4_2'], style: DEFAULT_STYLE_LAYERS, styleLayerWeights: DEFAULT_STYLE_LAYERS.map(() => 1), pooling: 'max' as const };

@@ -1,4 +1,5 @@
 /** Shared benchmark helpers: timing, machine description, table output. */
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 export interface Timing {
@@ -45,4 +46,20 @@ export function syntheticImage(width: number, height: number): Float32Array {
     }
   }
   return data;
+}
+
+/**
+ * Peak resident memory of this process in MiB. Read from /proc (VmHWM) where there is one:
+ * getrusage's maxrss survives exec on Linux, so a child started by a large benchmark process
+ * would report its parent's peak.
+ */
+export function peakRssMiB(): number {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    if (match) return Number(match[1]) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
 }
