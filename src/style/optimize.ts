@@ -261,6 +261,14 @@ function clampImage(image: RgbImage): RgbImage {
   return { ...image, data: image.data.map((v) => (v < 0 ? 0 : v > 255 ? 255 : v)) };
 }
 
+/**
+ * L-BFGS keeps 2 vectors per curvature pair: 20 pairs at up to ~1 MP, fewer above so the history
+ * stays within 1 GiB (a 2048² image has 12.6 M values: 10 pairs), at least 5.
+ */
+function historySizeFor(values: number): number {
+  return Math.max(5, Math.min(20, Math.floor(2 ** 30 / (8 * values))));
+}
+
 interface ScaleOptions {
   readonly iterations: number;
   readonly optimizer: 'lbfgs' | 'adam';
@@ -291,7 +299,7 @@ async function runScale(
   };
   const optimizer: Optimizer & { evaluations: number } = options.optimizer === 'adam'
     ? new Adam(objective, x, { learningRate: options.learningRate })
-    : new Lbfgs(objective, x, { learningRate: options.learningRate });
+    : new Lbfgs(objective, x, { learningRate: options.learningRate, historySize: historySizeFor(x.length) });
   let iteration = 0;
   let aborted = false;
   while (iteration < options.iterations) {
