@@ -103,6 +103,19 @@ function firstLine(error: unknown): string {
   return message.split('\n')[0].trim();
 }
 
+/**
+ * Runs `use` with a session of its own and releases it afterwards, arena and all: for models
+ * built for one large job (a tile pass, an optimisation scale) that must not pile up in memory.
+ */
+export async function withModel<T>(source: string | Uint8Array, options: RuntimeOptions, label: string, use: (model: Model) => Promise<T>): Promise<T> {
+  const model = await Model.create(source, label, options);
+  try {
+    return await use(model);
+  } finally {
+    await model.release();
+  }
+}
+
 const cache = new Map<string, Promise<Model>>();
 
 /**

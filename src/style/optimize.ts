@@ -4,7 +4,7 @@
  * image(s). Coarse-to-fine schedules, several styles with blend weights, spatial masks, colour
  * preservation and texture synthesis are options of the one loop here.
  */
-import { loadModel, type Model, type RuntimeOptions } from '../runtime/index.js';
+import { withModel, type Model, type RuntimeOptions } from '../runtime/index.js';
 import { matchColorStatistics, preserveLuminance } from '../image/color.js';
 import { fitLongerSide, resizeImage } from '../image/resize.js';
 import { createImage, type RgbImage } from '../image/types.js';
@@ -196,11 +196,17 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
 
   for (const [scaleIndex, { width, height }] of schedule.entries()) {
     throwIfAborted(options.signal);
-    const targets = await loadModel(targetsModel(options.vgg, layers, width, height), runtime, 'VGG targets');
+    // Targets are computed by sessions made for them and released at once: at 2048² each
+    // holds gigabytes that the loss graph needs next.
+    const features = (image: RgbImage): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> =>
+      withModel(targetsModel(options.vgg, layers, image.width, image.height), runtime, 'VGG targets', async (model) => {
+        const out = await model.run({ image: { data: image.data, dims: [1, 3, image.height, image.width] } });
+        return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, { data: t.data.slice(), dims: t.dims }]));
+      });
     const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
     const scaledContent = content ? await resizeImage(content, width, height) : undefined;
     if (scaledContent) {
-      const out = await targets.run({ image: { data: scaledContent.data, dims: [1, 3, height, width] } });
+      const out = await features(scaledContent);
       for (const layer of layers.content) feeds[`content.${layer}`] = out[`feat.${layer}`];
     }
     // Style Grams at the style's own size (styleScale × the output's longer side).
@@ -208,10 +214,8 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
     const grams: Record<string, Float32Array>[] = [];
     for (const style of styles) {
       const size = fitLongerSide(style.image.width, style.image.height, styleSide);
-      const model = size.width === width && size.height === height ? targets : await loadModel(targetsModel(options.vgg, layers, size.width, size.height), runtime, 'VGG targets');
-      const resized = await resizeImage(style.image, size.width, size.height);
-      const out = await model.run({ image: { data: resized.data, dims: [1, 3, size.height, size.width] } });
-      grams.push(Object.fromEntries(layers.style.map((l) => [l, out[`gram.${l}`].data.slice()])));
+      const out = await features(await resizeImage(style.image, size.width, size.height));
+      grams.push(Object.fromEntries(layers.style.map((l) => [l, out[`gram.${l}`].data])));
     }
     for (const layer of layers.style) {
       if (masked) {
@@ -224,11 +228,11 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
       }
     }
     const styleMasks = masked ? await Promise.all(styles.map((s) => (s.mask ? resizeMask(s.mask, width, height) : undefined))) : [];
-    const loss = await loadModel(lossModel({
+    const lossBytes = lossModel({
       vgg: options.vgg, layers, weights, width, height, hasContent: Boolean(content),
       styles: styleTerms.map((t, s) => ({ weight: t.weight, mask: styleMasks[s] })),
       contentMask: options.contentMask ? await resizeMask(options.contentMask, width, height) : undefined,
-    }), runtime, 'Gatys loss');
+    });
 
     // Initial image: the previous scale's result, upsampled; else the chosen init.
     let start: RgbImage;
@@ -238,12 +242,12 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
     else start = noiseImage(width, height, options.seed ?? 1);
     const x = start.data.slice();
 
-    const result = await runScale(loss, feeds, x, width, height, {
+    const result = await withModel(lossBytes, runtime, 'Gatys loss', (loss) => runScale(loss, feeds, x, width, height, {
       iterations, optimizer: options.optimizer ?? 'lbfgs', learningRate: options.learningRate,
       signal: options.signal, scale: scaleIndex, scales: schedule.length,
       onProgress: options.onProgress, onSnapshot: options.onSnapshot, snapshotEvery: options.snapshotEvery,
       evaluationsBefore: evaluations,
-    });
+    }));
     evaluations += result.evaluations;
     image = { data: result.best, width, height };
     history.push({ first: result.first, last: result.last, width, height, iterations: result.iterations });

@@ -4,7 +4,7 @@
  * statistics of the whole image, gathered over the tiles norm by norm, so the result matches an
  * untiled run instead of drifting in colour from tile to tile.
  */
-import { Model } from '../runtime/index.js';
+import { withModel, type Model } from '../runtime/index.js';
 import { cropImage, reflectPadTo } from '../image/pad.js';
 import { planTiles, TileBlender } from '../image/tiles.js';
 import type { Rect, RgbImage } from '../image/types.js';
@@ -12,25 +12,14 @@ import { throwIfAborted } from '../util/errors.js';
 import { withExternalNormStats, type NormStatsModel } from '../weights/norm-stats.js';
 import type { StyleModel } from './model.js';
 
+// Sessions for the statistics passes are made per pass and released (withModel): each holds an
+// arena sized for its largest tile, and seventeen alive at once would hold gigabytes.
 const rewrites = new WeakMap<StyleModel, NormStatsModel | null>();
 
 /** The model rewritten for external statistics (null without instance norms), made once per model. */
 function rewriteFor(style: StyleModel): NormStatsModel | null {
   if (!rewrites.has(style)) rewrites.set(style, withExternalNormStats(style.bytes, style.label));
   return rewrites.get(style)!;
-}
-
-/**
- * Runs `use` with a session of its own, released afterwards: each holds an arena sized for its
- * largest tile, and seventeen of them alive at once would hold gigabytes.
- */
-async function withSession<T>(bytes: Uint8Array, style: StyleModel, what: string, use: (model: Model) => Promise<T>): Promise<T> {
-  const model = await Model.create(bytes, `${style.label} (${what})`, style.runtime);
-  try {
-    return await use(model);
-  } finally {
-    await model.release();
-  }
 }
 
 /** Splits [0, length) among tiles: each owns up to the middle of its overlaps. */
@@ -146,7 +135,7 @@ export async function stylizeTiled(
   const stats: Record<string, { data: Float32Array; dims: number[] }> = {};
   if (models) {
     for (const [k, norm] of models.norms.entries()) {
-      const { mean, variance } = await withSession(models.prefix(k), style, `statistics ${k + 1}`, async (prefix) => {
+      const { mean, variance } = await withModel(models.prefix(k), style.runtime, `${style.label} (statistics ${k + 1})`, async (prefix) => {
         const moments = new Moments();
         for (const [t, rect] of rects.entries()) {
           throwIfAborted(options.signal);
@@ -183,7 +172,7 @@ export async function stylizeTiled(
   if (!models) {
     await render(runWhole);
   } else {
-    await withSession(models.bytes, style, 'tiled', (full) => render(async (tile) => {
+    await withModel(models.bytes, style.runtime, `${style.label} (tiled)`, (full) => render(async (tile) => {
       const { result, padded, crop } = await runTile(full, style, tile, stats, style.output);
       const data = result.data;
       for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
