@@ -14,14 +14,14 @@ const vgg = await loadVggWeights(vggPath, { depth: 19 });
 const t0 = performance.now();
 const rss = peakRssMiB;
 if (mode === 'evaluate') {
-  const [size, threads] = rest.map(Number);
+  const [size, threads, runs = 1] = rest.map(Number);
   const layers = { content: ['relu4_2'], style: DEFAULT_STYLE_LAYERS, styleLayerWeights: DEFAULT_STYLE_LAYERS.map(() => 1), pooling: 'max' as const };
-  const model = await loadModel(lossModel({ vgg, layers, weights: { content: DEFAULTS.contentWeight, style: DEFAULTS.styleWeight, tv: DEFAULTS.tvWeight }, width: size, height: size, hasContent: true, styles: [{ weight: 1 }] }), { threads });
+  const model = await loadModel(lossModel({ vgg, layers, weights: { content: DEFAULTS.contentWeight, style: DEFAULTS.styleWeight, tv: DEFAULTS.tvWeight }, width: size, height: size, hasContent: true, styles: [{ weight: 1 }] }), { threads, memoryPattern: size * size < 1_000_000 });
   const c = { relu1_1: 64, relu2_1: 128, relu3_1: 256, relu4_1: 512, relu5_1: 512 } as Record<string, number>;
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { image: { data: syntheticImage(size, size), dims: [1, 3, size, size] } };
   feeds['content.relu4_2'] = { data: new Float32Array(512 * (size / 8) ** 2), dims: [1, 512, size / 8, size / 8] };
   for (const l of DEFAULT_STYLE_LAYERS) feeds[`style0.${l}`] = { data: new Float32Array(c[l] * c[l]), dims: [c[l], c[l]] };
-  await model.run(feeds);
+  for (let i = 0; i < runs; i++) await model.run(feeds);
   console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000, maxRssMiB: rss() }));
 } else {
   const [dataDir, scales, iterations, threads] = rest;

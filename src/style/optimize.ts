@@ -90,6 +90,9 @@ export interface OptimizeResult {
   readonly aborted: boolean;
 }
 
+/** From this many pixels on, Gatys graphs run without onnxruntime's memory pattern. */
+const LARGE_IMAGE_PIXELS = 1_000_000;
+
 export const DEFAULT_CONTENT_LAYERS = ['relu4_2'];
 export const DEFAULT_STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
 export const DEFAULTS = { size: 512, iterations: 300, contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleScale: 1 } as const;
@@ -157,7 +160,7 @@ function validate(options: OptimizeOptions): void {
 export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeResult> {
   validate(options);
   const started = performance.now();
-  const runtime = options.runtime ?? {};
+  const baseRuntime = options.runtime ?? {};
   const styleLayers = options.styleLayers ?? DEFAULT_STYLE_LAYERS;
   const layers: LossLayers = {
     content: options.contentLayers ?? DEFAULT_CONTENT_LAYERS,
@@ -196,6 +199,8 @@ export async function optimizeImage(options: OptimizeOptions): Promise<OptimizeR
 
   for (const [scaleIndex, { width, height }] of schedule.entries()) {
     throwIfAborted(options.signal);
+    // Large graphs run without onnxruntime's memory pattern (see RuntimeOptions.memoryPattern).
+    const runtime = { ...baseRuntime, memoryPattern: baseRuntime.memoryPattern ?? width * height < LARGE_IMAGE_PIXELS };
     // Targets are computed by sessions made for them and released at once: at 2048² each
     // holds gigabytes that the loss graph needs next.
     const features = (image: RgbImage): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> =>
