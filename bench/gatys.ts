@@ -17,6 +17,7 @@ import { syntheticImage, table, time } from './util.js';
 
 const LAYERS: LossLayers = { content: ['relu4_2'], style: DEFAULT_STYLE_LAYERS, styleLayerWeights: DEFAULT_STYLE_LAYERS.map(() => 1), pooling: 'max' };
 const child = fileURLToPath(new URL('./gatys-child.ts', import.meta.url));
+const DEFAULTS_WEIGHTS = { content: DEFAULTS.contentWeight, style: DEFAULTS.styleWeight, tv: DEFAULTS.tvWeight };
 
 function runChild(args: string[]): Record<string, unknown> {
   const out = execFileSync(process.execPath, ['--import', 'tsx', child, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -76,4 +77,3 @@ export async function benchGatys(dataDir: string, threads: number): Promise<void
   console.log(table(['run', 'seconds', 'evaluations', 'style loss first', 'style loss last', 'reduction', 'peak RSS MiB'], runs));
 }
 
-const DEFAULTS_WEIGHTS = { content: DEFAULTS.contentWeight, style: DEFAULTS.styleWeight, tv: DEFAULTS.tvWeight };
