@@ -149,6 +149,20 @@ test('CLI: several styles with weights, masks, Ctrl-C writes the best image so f
       '--iterations', '3', '--json', '-o', join(dir, 'out.png'), ...common]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).width, 64);
+    // Every other flag once, at a tiny size.
+    const all = await runCli(['optimize', tubingen.path, '--style', starry.path, '--content-mask', mask, '--scales', '24,32', '--iterations', '2',
+      '--optimizer', 'adam', '--learning-rate', '5', '--content-weight', '4', '--style-weight', '50', '--tv-weight', '0.01',
+      '--content-layers', 'relu3_2', '--style-layers', 'relu1_1,relu2_1', '--style-layer-weights', '1,0.5', '--pooling', 'avg',
+      '--init', 'noise', '--seed', '3', '--style-scale', '0.5', '--preserve-colors', 'histogram', '--vgg-depth', '19',
+      '--save-every', '1', '--execution-provider', 'cpu', '--json', '-o', join(dir, 'all.png'), '--vgg', vggDir.path, '--threads', '2']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(JSON.parse(all.stdout).history.map((h: { width: number }) => h.width), [24, 32]);
+    assert.ok((await readdir(dir)).some((f) => f.startsWith('all.scale2.iter0002')), 'snapshots written with --save-every');
+    const help = await runCli(['optimize', '--help']);
+    assert.equal(help.code, 0);
+    for (const flag of ['--style', '--style-mask', '--content-mask', '--scales', '--optimizer', '--pooling', '--init', '--seed', '--preserve-colors', '--vgg', '--save-every']) {
+      assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
+    }
     const bad = await runCli(['optimize', tubingen.path, '--style', starry.path, '--content-layers', 'relu4_9', '-o', join(dir, 'bad.png'), ...common]);
     assert.equal(bad.code, 1);
     assert.match(bad.errorLines[0], /Unknown VGG19 layer 'relu4_9'/);
