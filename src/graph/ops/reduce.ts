@@ -1,7 +1,8 @@
 /** Reductions over axes: sum and mean, with or without kept dimensions. */
 import { formatShape, type Dim } from '../shape.js';
-import { expectArity, shapeError, type OpDef } from '../op.js';
+import { expectArity, shapeError, type GradRule, type OpDef } from '../op.js';
 import * as F from '../functional.js';
+import type { Value } from '../builder.js';
 
 export interface ReduceAttrs {
   /** Axes to reduce (non-negative); all axes when empty. */
@@ -26,33 +27,33 @@ function reducedCount(type: string, x: readonly Dim[], axes: readonly number[]):
 }
 
 /** dy with the reduced axes put back as size 1, then broadcast to x's shape. */
-function spread(dy: import('../builder.js').Value, x: import('../builder.js').Value, attrs: ReduceAttrs): import('../builder.js').Value {
+function spread(dy: Value, x: Value, attrs: ReduceAttrs): Value {
   const kept = attrs.keepDims ? dy : F.reshape(dy, reducedShape('reduce', x.shape, { ...attrs, keepDims: true }) as number[]);
   return F.broadcastTo(kept, x.shape);
 }
 
-export const reduceSum: OpDef<ReduceAttrs> = {
-  type: 'reduceSum',
-  inferShape(inputs, attrs) {
-    expectArity('reduceSum', inputs, 1);
-    return reducedShape('reduceSum', inputs[0], attrs);
-  },
-  emit(e, { inputs, output, attrs, inputShapes }) {
-    const axes = attrs.axes.length === 0 ? inputShapes[0].map((_, i) => i) : attrs.axes;
-    e.node('ReduceSum', [inputs[0], e.int64s(axes, 'axes')], [output], { keepdims: attrs.keepDims ? 1 : 0 });
-  },
-  grad: ({ inputs: [x], dy, attrs }) => [spread(dy, x, attrs)],
-};
+/**
+ * A reduction op. At opset 17 ReduceSum takes its axes as an input and ReduceMean as an
+ * attribute, hence `axesAsInput`.
+ */
+function reduction(type: string, onnxType: string, axesAsInput: boolean, grad: GradRule<ReduceAttrs>): OpDef<ReduceAttrs> {
+  return {
+    type,
+    inferShape(inputs, attrs) {
+      expectArity(type, inputs, 1);
+      return reducedShape(type, inputs[0], attrs);
+    },
+    emit(e, { inputs, output, attrs, inputShapes }) {
+      const axes = attrs.axes.length === 0 ? inputShapes[0].map((_, i) => i) : attrs.axes;
+      const keepdims = attrs.keepDims ? 1 : 0;
+      if (axesAsInput) e.node(onnxType, [inputs[0], e.int64s(axes, 'axes')], [output], { keepdims });
+      else e.node(onnxType, inputs, [output], { axes, keepdims });
+    },
+    grad,
+  };
+}
 
-export const reduceMean: OpDef<ReduceAttrs> = {
-  type: 'reduceMean',
-  inferShape(inputs, attrs) {
-    expectArity('reduceMean', inputs, 1);
-    return reducedShape('reduceMean', inputs[0], attrs);
-  },
-  emit(e, { inputs, output, attrs, inputShapes }) {
-    const axes = attrs.axes.length === 0 ? inputShapes[0].map((_, i) => i) : attrs.axes;
-    e.node('ReduceMean', inputs, [output], { axes, keepdims: attrs.keepDims ? 1 : 0 });
-  },
-  grad: ({ inputs: [x], dy, attrs }) => [F.scale(spread(dy, x, attrs), 1 / reducedCount('reduceMean', x.shape, attrs.axes))],
-};
+export const reduceSum = reduction('reduceSum', 'ReduceSum', true, ({ inputs: [x], dy, attrs }) => [spread(dy, x, attrs)]);
+
+export const reduceMean = reduction('reduceMean', 'ReduceMean', false,
+  ({ inputs: [x], dy, attrs }) => [F.scale(spread(dy, x, attrs), 1 / reducedCount('reduceMean', x.shape, attrs.axes))]);
