@@ -3,23 +3,15 @@
  * against TF.js-wasm running the same network (test/helpers/tf-reference.ts) in the same process.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { buildTransformer, LENGSTROM } from '../src/nets/transformer.js';
 import { toOnnxBytes } from '../src/graph/index.js';
 import { loadModel } from '../src/runtime/index.js';
 import { readLengstromCheckpoint } from '../src/weights/lengstrom.js';
-import { lengstromReference, tf, type TfVariable } from '../test/helpers/tf-reference.js';
+import { lengstromReference, readTfVariables, tf } from '../test/helpers/tf-reference.js';
 import { syntheticImage, table, time } from './util.js';
 
 const SIZES: [number, number][] = [[256, 256], [512, 512], [640, 480]];
 
-function readVariables(dir: string): Map<string, TfVariable> {
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, { filename: string; shape: number[] }>;
-  return new Map(Object.entries(manifest).map(([name, { filename, shape }]) => {
-    const bytes = readFileSync(join(dir, filename));
-    return [name, { data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape }];
-  }));
-}
 
 export async function benchTransformer(dataDir: string, threads: number): Promise<{ ms256: number; fps: Record<string, number> }> {
   const checkpoint = join(dataDir, 'models/fast-style/la_muse');
@@ -30,7 +22,7 @@ export async function benchTransformer(dataDir: string, threads: number): Promis
   wasm.setThreadsCount(threads);
   await tf.setBackend('wasm');
   await tf.ready();
-  const vars = readVariables(checkpoint);
+  const vars = readTfVariables(checkpoint);
 
   const rows: (string | number)[][] = [];
   const fps: Record<string, number> = {};

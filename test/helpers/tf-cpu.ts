@@ -3,10 +3,8 @@
  * HWIO conv filters; pastiche is NCHW with OIHW (conv) and IOHW (transposed conv) weights, so these
  * helpers convert at the boundary and nowhere else.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+import { tf } from './tf-reference.js';
 
-await tf.setBackend('cpu');
 export { tf };
 
 /** An NCHW array as an NHWC tf tensor. */

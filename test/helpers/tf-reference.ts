@@ -4,6 +4,8 @@
  * conv2dTranspose with [h, w, out, in] filters. It shares no code with pastiche's graph builder
  * or weight mapping. Tests run it on the CPU backend (the default here); the benchmark on wasm.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's CommonJS build registers no gradients; the union package's build does.
@@ -15,6 +17,17 @@ export { tf };
 export interface TfVariable {
   readonly data: Float32Array;
   readonly shape: readonly number[];
+}
+
+/** Reads a checkpoint dump's raw TensorFlow variables without pastiche's readers. */
+export function readTfVariables(dir: string): Map<string, TfVariable> {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, { filename: string; shape: number[] }>;
+  const vars = new Map<string, TfVariable>();
+  for (const [name, { filename, shape }] of Object.entries(manifest)) {
+    const bytes = readFileSync(join(dir, filename));
+    vars.set(name, { data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape });
+  }
+  return vars;
 }
 
 /** Runs the network on an NHWC image (0..255); returns NHWC output (0..255). */

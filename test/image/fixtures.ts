@@ -4,17 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RgbImage } from '../../src/image/types.js';
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so failures reproduce. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng as random } from '../helpers/random.js';
+
+/** Deterministic pseudo-random numbers in [0, 1), so failures reproduce. */
+export { random };
 
 /** An image whose every value comes from `f(x, y, channel)`. */
 export function imageFrom(width: number, height: number, f: (x: number, y: number, c: number) => number): RgbImage {

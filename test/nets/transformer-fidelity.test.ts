@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { buildTransformer, LENGSTROM } from '../../src/nets/transformer.js';
@@ -12,7 +12,7 @@ import { readLengstromCheckpoint } from '../../src/weights/lengstrom.js';
 import { toOnnxBytes } from '../../src/graph/onnx.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { dataPath } from '../helpers/data.js';
-import { lengstromReference, type TfVariable } from '../helpers/tf-reference.js';
+import { lengstromReference, readTfVariables } from '../helpers/tf-reference.js';
 import { hwcToChw, percentileAbsDiff } from '../helpers/compare.js';
 
 const models = dataPath('models/fast-style');
@@ -24,16 +24,6 @@ const TOLERANCE = 1e-3 * 255; // the acceptance bound: of the 0..255 range, at t
 // comparison also holds a strict bound (1e-5 of the range) that such a mistake cannot pass.
 const STRICT = 1e-5 * 255;
 
-/** Reads the raw TensorFlow variables without pastiche's readers. */
-function readVariables(dir: string): Map<string, TfVariable> {
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, { filename: string; shape: number[] }>;
-  const vars = new Map<string, TfVariable>();
-  for (const [name, { filename, shape }] of Object.entries(manifest)) {
-    const bytes = readFileSync(join(dir, filename));
-    vars.set(name, { data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape });
-  }
-  return vars;
-}
 
 async function contentNhwc(width: number, height: number): Promise<Float32Array> {
   const raw = await sharp(content.path).resize(width, height, { fit: 'fill' }).removeAlpha().raw().toBuffer();
@@ -47,7 +37,7 @@ async function bothOutputs(dir: string, width: number, height: number, mistakes 
   const model = await loadModel(toOnnxBytes(buildTransformer(LENGSTROM, params).graph), { threads: 2 });
   const out = await model.run({ image: { data: hwcToChw(nhwc, height, width), dims: [1, 3, height, width] } });
   const [, , oh, ow] = out.stylized.dims;
-  const reference = hwcToChw(lengstromReference(readVariables(dir), nhwc, height, width, mistakes), oh, ow);
+  const reference = hwcToChw(lengstromReference(readTfVariables(dir), nhwc, height, width, mistakes), oh, ow);
   return { ours: out.stylized.data, reference, dims: out.stylized.dims };
 }
 
