@@ -125,6 +125,7 @@ export function toOnnxModel(graph: Graph, options: OnnxExportOptions = {}): onnx
 
   const constantShapes = new Map([...graph.params, ...graph.constants].map((v) => [v.name, v.tensor!.shape]));
   const nodes = fusePhaseRoundTrips(e.nodes, constantShapes, e, new Set(graph.outputs.map((o) => o.name)));
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
   const symbols = new Set(graph.inputs.flatMap((v) => v.shape.filter((d): d is string => typeof d === 'string')));
   const initializers = [...graph.params, ...graph.constants]
     .filter((v) => needed.has(v))
@@ -138,7 +139,8 @@ export function toOnnxModel(graph: Graph, options: OnnxExportOptions = {}): onnx
     graph: {
       name: options.graphName ?? 'pastiche',
       node: nodes,
-      initializer: [...initializers, ...e.initializers],
+      // Rewrites may leave an emitter's initializer unused (a fused depth-to-space's kernel).
+      initializer: [...initializers, ...e.initializers.filter((t) => used.has(t.name!))],
       input: graph.inputs.map((v) => valueInfo(v.name, v.shape, symbols)),
       output: graph.outputs.map(({ name, value }) => valueInfo(name, value.shape, symbols)),
     },

@@ -1,12 +1,12 @@
 /**
  * Rewrites of the emitted ONNX nodes that no single op's emission can see.
  *
- * Phase round trip: a sub-pixel convolution ends in DepthToSpace, and a following convolution
+ * Phase round trip: a sub-pixel convolution ends in depth-to-space (emitDepthToSpace), and a following convolution
  * lowered onto a SpaceToDepth input starts by undoing it. Between them sit only instance norm and
  * ReLU, which do not care where a pixel's phases are stored: norm statistics per channel cover the
  * same values whether the phases are spread in space or stacked in channels. So
  *
- *   DepthToSpace(CRD, b) → InstanceNormalization → Relu → SpaceToDepth(b) → Conv(·, W)
+ *   depth-to-space(CRD, b) → InstanceNormalization → Relu → SpaceToDepth(b) → Conv(·, W)
  *
  * becomes
  *
@@ -18,15 +18,11 @@
  */
 import type { onnx } from 'onnx-proto';
 import type { Emitter } from './op.js';
+import { depthToSpaceBlock } from './ops/conv-lowering.js';
 
 function attributeInt(node: onnx.INodeProto, name: string): number | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   return a?.i === undefined || a.i === null ? undefined : Number(a.i);
-}
-
-function attributeString(node: onnx.INodeProto, name: string): string | undefined {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.s ? new TextDecoder().decode(a.s) : undefined;
 }
 
 /** Applies the phase round-trip rewrite wherever it matches; returns the new node list. */
@@ -47,8 +43,8 @@ export function fusePhaseRoundTrips(
   const replaced = new Map<onnx.INodeProto, onnx.INodeProto[]>();
   const removed = new Set<onnx.INodeProto>();
   for (const d2s of nodes) {
-    if (d2s.opType !== 'DepthToSpace' || attributeString(d2s, 'mode') !== 'CRD') continue;
-    const b = attributeInt(d2s, 'blocksize')!;
+    const b = depthToSpaceBlock(d2s);
+    if (b === null) continue;
     const norm = only(d2s.output![0], 'InstanceNormalization');
     const relu = norm && only(norm.output![0], 'Relu');
     const s2d = relu && only(relu.output![0], 'SpaceToDepth');
@@ -72,7 +68,7 @@ export function fusePhaseRoundTrips(
       { ...relu, input: [spread], output: [activated] },
     ]);
     // The convolution stays where it was: its weight may be computed by nodes emitted after the
-    // DepthToSpace.
+    // depth-to-space.
     replaced.set(conv, [
       { opType: 'Gather', name: `${weight}_op`, input: [conv.input![1], e.int64s(order, 'channel_order')], output: [weight], attribute: [{ name: 'axis', type: 2, i: 1 }] },
       { ...conv, input: [activated, weight, ...conv.input!.slice(2)] },

@@ -4,6 +4,7 @@
  * returned; plus a tolerance check that names the worst element.
  */
 import assert from 'node:assert/strict';
+import type { onnx } from 'onnx-proto';
 import { toOnnxBytes, toOnnxModel, type Graph, type OnnxExportOptions } from '../../src/graph/index.js';
 import { loadModel, type RunTensor } from '../../src/runtime/session.js';
 
@@ -24,7 +25,12 @@ export async function runSingle(graph: Graph, feeds: Feeds): Promise<RunTensor> 
 
 /** The ONNX op types `graph` exports to, in order, without the Identity nodes that rename outputs. */
 export function emittedOpTypes(graph: Graph): string[] {
-  return (toOnnxModel(graph).graph?.node ?? []).map((n) => n.opType ?? '').filter((t) => t !== 'Identity');
+  return emittedNodes(graph).map((n) => n.opType ?? '');
+}
+
+/** The ONNX nodes `graph` exports to, without the Identity nodes that only rename outputs. */
+export function emittedNodes(graph: Graph): onnx.INodeProto[] {
+  return (toOnnxModel(graph).graph?.node ?? []).filter((n) => n.opType !== 'Identity');
 }
 
 export interface CloseOptions {

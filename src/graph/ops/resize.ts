@@ -3,6 +3,7 @@ import { floorDivDim, formatShape, mulDim } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
 import type { Value } from '../builder.js';
 import * as F from '../functional.js';
+import { emitDepthToSpace } from './conv-lowering.js';
 
 function concreteNchw(x: Value, op: string): [number, number, number, number] {
   if (!x.shape.every((d) => typeof d === 'number')) throw new Error(`${op}: the gradient needs concrete sizes, got [${x.shape.join(', ')}]`);
@@ -52,8 +53,8 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
     }
     return [x[0], c / (blockSize * blockSize), mulDim(x[2], blockSize), mulDim(x[3], blockSize)];
   },
-  emit(e, { inputs, output, attrs }) {
-    e.node('DepthToSpace', inputs, [output], { blocksize: attrs.blockSize, mode: 'CRD' });
+  emit(e, { inputs, output, attrs, inputShapes }) {
+    emitDepthToSpace(e, inputs[0], output, (inputShapes[0][1] as number) / attrs.blockSize ** 2, attrs.blockSize);
   },
   grad: ({ inputs: [x], dy, attrs }) => {
     const [n, cb, h, w] = concreteNchw(x, 'depthToSpace');
