@@ -8,7 +8,7 @@ import { toOnnxBytes } from '../src/graph/index.js';
 import { loadModel } from '../src/runtime/index.js';
 import { readLengstromCheckpoint } from '../src/weights/lengstrom.js';
 import { lengstromReference, readTfVariables, tf } from '../test/helpers/tf-reference.js';
-import { syntheticImage, table, time } from './util.js';
+import { syntheticImage, table, time, type Timing } from './util.js';
 
 const SIZES: [number, number][] = [[256, 256], [512, 512], [640, 480]];
 
@@ -19,7 +19,7 @@ export async function benchTransformer(dataDir: string, threads: number): Promis
 
   // pastiche first at every size, then the peer: TF.js-wasm's heap (GiBs at 512²) left behind
   // would otherwise share the machine with the runs measured after it.
-  const ours = new Map<string, Awaited<ReturnType<typeof time>>>();
+  const ours = new Map<string, Timing>();
   for (const [w, h] of SIZES) {
     const planar = syntheticImage(w, h);
     ours.set(`${w}x${h}`, await time(() => model.run({ image: { data: planar, dims: [1, 3, h, w] } }), 11, 2));

@@ -1,10 +1,11 @@
 /**
  * Rewrites of the emitted ONNX nodes that no single op's emission can see.
  *
- * Phase round trip: a sub-pixel convolution ends in depth-to-space (emitDepthToSpace), and a following convolution
- * lowered onto a SpaceToDepth input starts by undoing it. Between them sit only instance norm and
- * ReLU, which do not care where a pixel's phases are stored: norm statistics per channel cover the
- * same values whether the phases are spread in space or stacked in channels. So
+ * Phase round trip: a sub-pixel convolution ends in depth-to-space (emitDepthToSpace), and a
+ * following convolution lowered onto a SpaceToDepth input starts by undoing it. Between them sit
+ * only instance norm and ReLU, which do not care where a pixel's phases are stored: norm
+ * statistics per channel cover the same values whether the phases are spread in space or stacked
+ * in channels. So
  *
  *   depth-to-space(CRD, b) → InstanceNormalization → Relu → SpaceToDepth(b) → Conv(·, W)
  *

@@ -9,9 +9,9 @@
  * - DepthToSpace itself (a generic 6-D transpose in onnxruntime) as a grouped ConvTranspose with
  *   one-hot kernels: 256→64 channels at 160x120, 10.6 ms → 6.1 ms (emitDepthToSpace).
  *
- * Both rearrange the weights inside the graph (Gather from a zero-padded flat kernel), so the
- * lowering holds for trained weights that are graph inputs, and onnxruntime folds it away when the
- * weights are initializers.
+ * The convolution lowerings rearrange the weights inside the graph (Gather from a zero-padded
+ * flat kernel), so they hold for trained weights that are graph inputs, and onnxruntime folds the
+ * rearrangement away when the weights are initializers.
  */
 import type { onnx } from 'onnx-proto';
 import type { Emitter } from '../op.js';
