@@ -4,7 +4,7 @@
  */
 import onnxProto, { type onnx } from 'onnx-proto';
 import type { Graph, Value } from './builder.js';
-import type { AttrValue, Emitter } from './op.js';
+import type { AttrValue, Emitter, Lowering } from './op.js';
 import type { Shape, Tensor } from './shape.js';
 import { fusePhaseRoundTrips } from './peephole.js';
 
@@ -19,6 +19,11 @@ export interface OnnxExportOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly docString?: string;
   readonly graphName?: string;
+  /**
+   * 'direct' writes every op as its plain ONNX operator, without the CPU-tuned formulations of
+   * ops/conv-lowering.ts: for comparison, or for an execution provider where they do not pay.
+   */
+  readonly lowering?: Lowering;
 }
 
 function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
@@ -60,7 +65,7 @@ class OnnxEmitter implements Emitter {
   readonly initializers: onnx.ITensorProto[] = [];
   private counter = 0;
 
-  constructor(private readonly taken: Set<string>) {}
+  constructor(private readonly taken: Set<string>, readonly lowering: Lowering) {}
 
   temp(hint: string): string {
     let name: string;
@@ -98,7 +103,7 @@ export function toOnnxModel(graph: Graph, options: OnnxExportOptions = {}): onnx
   const taken = new Set<string>([...graph.inputs, ...graph.params, ...graph.constants].map((v) => v.name));
   for (const node of graph.nodes) taken.add(node.output.name);
   for (const { name } of graph.outputs) taken.add(name);
-  const e = new OnnxEmitter(taken);
+  const e = new OnnxEmitter(taken, options.lowering ?? 'auto');
 
   // Only nodes that an output depends on are emitted.
   const needed = new Set<Value>();

@@ -9,8 +9,16 @@ import type { onnx } from 'onnx-proto';
 /** ONNX attribute values an emitter may write. */
 export type AttrValue = number | string | readonly number[] | { float: number } | { floats: readonly number[] };
 
+/**
+ * 'auto' lets emission pick a faster equivalent ONNX formulation where one is known
+ * (see ops/conv-lowering.ts); 'direct' always writes the plain ONNX operator.
+ */
+export type Lowering = 'auto' | 'direct';
+
 /** What `emit` can do: write ONNX nodes and the initializers they need. */
 export interface Emitter {
+  /** The export-wide lowering policy: 'direct' overrides every op's 'auto' (OnnxExportOptions.lowering). */
+  readonly lowering: Lowering;
   /** Appends an ONNX node; returns its output names. */
   node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, AttrValue>): void;
   /** A fresh intermediate name derived from `hint`. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { F, Graph, type Dim } from '../../src/graph/index.js';
 import type { ConvLowering, Padding2d } from '../../src/graph/ops/conv.js';
 import { randomTensor } from '../helpers/random.js';
-import { assertClose, emittedNodes, emittedOpTypes, runSingle } from '../helpers/run-graph.js';
+import { assertClose, emittedNodes, emittedOpTypes, runGraph, runSingle } from '../helpers/run-graph.js';
 import { depthToSpaceBlock } from '../../src/graph/ops/conv-lowering.js';
 import { hwioFromOihw, hwoiFromIohw, nchwFromNhwc, nhwcFromNchw, tf } from '../helpers/tf-cpu.js';
 
@@ -329,4 +329,20 @@ test('convTranspose2d with symbolic H, W and no lowering (2H-1) runs at two size
     assert.deepEqual(y.dims, reference.dims);
     assertClose(y.data, reference.data);
   }
+});
+
+test("the export option lowering: 'direct' writes every op as its plain operator, with the same result", async () => {
+  const g = new Graph();
+  const x = g.input('x', [1, 4, 'H', 'W']);
+  const up = F.convTranspose2d(x, g.param('wt', randomTensor([4, 8, 3, 3], 921)), g.param('bt', randomTensor([8], 922)), { stride: 2, pads: [0, 0, 1, 1] });
+  const spread = F.depthToSpace(up, 2);
+  g.output(F.conv2d(spread, g.param('w', randomTensor([3, 2, 9, 9], 923)), undefined, { stride: 1, padding: 'same' }), 'y');
+  const lowered = emittedOpTypes(g);
+  assert.ok(lowered.includes('SpaceToDepth') && !lowered.includes('DepthToSpace'), `auto emitted ${lowered.join(', ')}`);
+  assert.deepEqual(emittedOpTypes(g, { lowering: 'direct' }), ['ConvTranspose', 'DepthToSpace', 'Conv']);
+  const feeds = { x: { data: randomTensor([1, 4, 3, 5], 924).data, dims: [1, 4, 3, 5] } };
+  const [auto, direct] = [(await runGraph(g, feeds)).y, (await runGraph(g, feeds, { lowering: 'direct' })).y];
+  assert.deepEqual(direct.dims, [1, 3, 12, 20]);
+  assert.deepEqual(auto.dims, direct.dims);
+  assertClose(auto.data, direct.data);
 });

@@ -24,13 +24,13 @@ export async function runSingle(graph: Graph, feeds: Feeds): Promise<RunTensor> 
 }
 
 /** The ONNX op types `graph` exports to, in order, without the Identity nodes that rename outputs. */
-export function emittedOpTypes(graph: Graph): string[] {
-  return emittedNodes(graph).map((n) => n.opType ?? '');
+export function emittedOpTypes(graph: Graph, options: OnnxExportOptions = {}): string[] {
+  return emittedNodes(graph, options).map((n) => n.opType ?? '');
 }
 
 /** The ONNX nodes `graph` exports to, without the Identity nodes that only rename outputs. */
-export function emittedNodes(graph: Graph): onnx.INodeProto[] {
-  return (toOnnxModel(graph).graph?.node ?? []).filter((n) => n.opType !== 'Identity');
+export function emittedNodes(graph: Graph, options: OnnxExportOptions = {}): onnx.INodeProto[] {
+  return (toOnnxModel(graph, options).graph?.node ?? []).filter((n) => n.opType !== 'Identity');
 }
 
 export interface CloseOptions {

@@ -4,18 +4,19 @@
  * ONNX's SAME_UPPER and keeps working for symbolic sizes.
  */
 import { type Dim, type Shape, addDim, ceilDivDim, floorDivDim, isMultipleOf, mulDim } from '../shape.js';
-import { expectArity, shapeError, type OpDef } from '../op.js';
+import { expectArity, shapeError, type Emitter, type Lowering, type OpDef } from '../op.js';
 import { emitSpaceToDepthConv, emitSubPixelConvTranspose } from './conv-lowering.js';
 import { concreteSize, convInputGrad, convWeightGrad, samePadding } from './conv-grad.js';
 import * as F from '../functional.js';
 
 export type Padding2d = readonly [top: number, left: number, bottom: number, right: number];
 
-/**
- * 'auto' lets emission pick a faster equivalent ONNX formulation where one is known
- * (see conv-lowering.ts); 'direct' always writes the plain ONNX operator.
- */
-export type ConvLowering = 'auto' | 'direct';
+export type ConvLowering = Lowering;
+
+/** Whether this application may use a lowering: neither it nor the export asks for 'direct'. */
+function mayLower(e: Emitter, attrs: { readonly lowering?: Lowering }): boolean {
+  return attrs.lowering !== 'direct' && e.lowering !== 'direct';
+}
 
 export interface Conv2dAttrs {
   readonly stride: number;
@@ -78,7 +79,7 @@ export const conv2d: OpDef<Conv2dAttrs> = {
       : attrs.padding;
     // Few output channels waste most of each SIMD block: fold 2x2 pixel blocks into channels.
     const [, , h, w] = inputShapes[0];
-    if (attrs.lowering !== 'direct' && attrs.stride === 1 && cout <= 4 && kh === kw && kh >= 5 &&
+    if (mayLower(e, attrs) && attrs.stride === 1 && cout <= 4 && kh === kw && kh >= 5 &&
         padding !== 'same' && padding.every((p) => p === (kh - 1) / 2) && isMultipleOf(h, 2) && isMultipleOf(w, 2)) {
       emitSpaceToDepthConv(e, inputs, output, cin, cout, kh, padding[0], 2);
       return;
@@ -117,7 +118,7 @@ export const convTranspose2d: OpDef<ConvTranspose2dAttrs> = {
   emit(e, { inputs, output, attrs, inputShapes }) {
     const [cin, cout, kh, kw] = inputShapes[1] as number[];
     const [top, left, bottom, right] = attrs.pads;
-    if (attrs.lowering !== 'direct' && attrs.stride > 1 && kh === kw && top === left && bottom === right &&
+    if (mayLower(e, attrs) && attrs.stride > 1 && kh === kw && top === left && bottom === right &&
         kh - top - bottom === attrs.stride) {
       emitSubPixelConvTranspose(e, inputs, output, cin, cout, kh, attrs.stride, top);
       return;

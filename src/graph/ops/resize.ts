@@ -54,7 +54,8 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
     return [x[0], c / (blockSize * blockSize), mulDim(x[2], blockSize), mulDim(x[3], blockSize)];
   },
   emit(e, { inputs, output, attrs, inputShapes }) {
-    emitDepthToSpace(e, inputs[0], output, (inputShapes[0][1] as number) / attrs.blockSize ** 2, attrs.blockSize);
+    if (e.lowering === 'direct') e.node('DepthToSpace', inputs, [output], { blocksize: attrs.blockSize, mode: 'CRD' });
+    else emitDepthToSpace(e, inputs[0], output, (inputShapes[0][1] as number) / attrs.blockSize ** 2, attrs.blockSize);
   },
   grad: ({ inputs: [x], dy, attrs }) => {
     const [n, cb, h, w] = concreteNchw(x, 'depthToSpace');
