@@ -1,5 +1,5 @@
 /** Changes of resolution: nearest-neighbour upsampling and depth-to-space (pixel shuffle). */
-import { floorDivDim, formatShape, mulDim } from '../shape.js';
+import { floorDivDim, formatShape, mulDim, type Shape } from '../shape.js';
 import { expectArity, shapeError, type OpDef } from '../op.js';
 import type { Value } from '../builder.js';
 import * as F from '../functional.js';
@@ -36,6 +36,13 @@ export const upsampleNearest: OpDef<UpsampleAttrs> = {
   grad: ({ dy, attrs }) => [F.scale(F.avgPool2d(dy, attrs.scale), attrs.scale * attrs.scale)],
 };
 
+/** The one input of a block rearrangement, once its arity and block size are checked. */
+function blockInput(op: string, inputs: readonly Shape[], blockSize: number): Shape {
+  expectArity(op, inputs, 1);
+  if (!Number.isInteger(blockSize) || blockSize < 1) shapeError(op, `block size must be a positive integer, got ${blockSize}`);
+  return inputs[0];
+}
+
 export interface DepthToSpaceAttrs {
   readonly blockSize: number;
 }
@@ -44,10 +51,8 @@ export interface DepthToSpaceAttrs {
 export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
   type: 'depthToSpace',
   inferShape(inputs, { blockSize }) {
-    expectArity('depthToSpace', inputs, 1);
-    const [x] = inputs;
+    const x = blockInput('depthToSpace', inputs, blockSize);
     const c = x[1];
-    if (!Number.isInteger(blockSize) || blockSize < 1) shapeError('depthToSpace', `block size must be a positive integer, got ${blockSize}`);
     if (x.length !== 4 || typeof c !== 'number' || c % (blockSize * blockSize) !== 0) {
       shapeError('depthToSpace', `input ${formatShape(x)} must be NCHW with channels divisible by ${blockSize * blockSize}`);
     }
@@ -73,10 +78,8 @@ export const depthToSpace: OpDef<DepthToSpaceAttrs> = {
 export const spaceToDepth: OpDef<DepthToSpaceAttrs> = {
   type: 'spaceToDepth',
   inferShape(inputs, { blockSize }) {
-    expectArity('spaceToDepth', inputs, 1);
-    const [x] = inputs;
+    const x = blockInput('spaceToDepth', inputs, blockSize);
     const c = x[1];
-    if (!Number.isInteger(blockSize) || blockSize < 1) shapeError('spaceToDepth', `block size must be a positive integer, got ${blockSize}`);
     if (x.length !== 4 || typeof c !== 'number') shapeError('spaceToDepth', `input ${formatShape(x)} must be NCHW`);
     for (const d of [x[2], x[3]]) {
       if (typeof d === 'number' && d % blockSize !== 0) shapeError('spaceToDepth', `spatial size ${d} is not a multiple of ${blockSize}`);
