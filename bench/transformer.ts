@@ -57,7 +57,9 @@ export async function benchTransformer(dataDir: string, threads: number): Promis
   }
   await tf.setBackend('cpu');
   console.log(`\n## Feed-forward inference: lengstrom network (la_muse), ${threads} threads, batch 1\n`);
-  console.log(`tfjs-wasm threads: ${wasm.getThreadsCount?.() ?? '?'} · onnxruntime-node threads: ${threads}\n`);
+  const [simd, multithread] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+  console.log(`tfjs-wasm: ${simd ? 'SIMD' : 'scalar'} build, ${wasm.getThreadsCount?.() ?? '?'} thread(s)` +
+    `${multithread ? '' : ' (its threaded build needs Web Workers, which tfjs-backend-wasm does not find in Node)'} · onnxruntime-node threads: ${threads}\n`);
   console.log(table(['size', 'pastiche ms (median)', 'best ms', 'fps', 'plain ONNX ms', 'time vs plain', 'TF.js-wasm ms', 'speed-up'], rows));
   console.log('\nplain ONNX: the same graph exported with lowering \'direct\' (ConvTranspose, 9x9 Conv, DepthToSpace as written), same runtime and threads.');
   return { ms256, fps };
