@@ -13,7 +13,7 @@ import { DEFAULT_STYLE_LAYERS, DEFAULTS } from '../src/style/optimize.js';
 import { loadVggWeights } from '../src/weights/vgg-weights.js';
 import { tf } from '../test/helpers/tf-reference.js';
 import { STYLE_TAPS, tfGatysLoss } from '../test/helpers/tf-vgg.js';
-import { syntheticImage, table, time } from './util.js';
+import { syntheticImage, table, time, useTfWasm } from './util.js';
 
 const LAYERS: LossLayers = { content: ['relu4_2'], style: DEFAULT_STYLE_LAYERS, styleLayerWeights: DEFAULT_STYLE_LAYERS.map(() => 1), pooling: 'max' };
 const child = fileURLToPath(new URL('./gatys-child.ts', import.meta.url));
@@ -29,6 +29,7 @@ export async function benchGatys(dataDir: string, threads: number): Promise<void
   const vgg = await loadVggWeights(vggPath, { depth: 19 });
   const rows: (string | number)[][] = [];
   let tfMs = Number.NaN;
+  let peerBuild = '';
   for (const size of [256, 512]) {
     const loss = await loadModel(lossModel({ vgg, layers: LAYERS, weights: DEFAULTS_WEIGHTS, width: size, height: size, hasContent: true, styles: [{ weight: 1 }] }), { threads });
     const forward = await loadModel(targetsModel(vgg, LAYERS, size, size), { threads });
@@ -38,10 +39,7 @@ export async function benchGatys(dataDir: string, threads: number): Promise<void
     const both = await time(() => loss.run(feeds), 5, 1);
     const fwd = await time(() => forward.run({ image }), 5, 1);
     if (size === 256) {
-      await import('@tensorflow/tfjs-backend-wasm');
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      wasm.setThreadsCount(threads);
-      await tf.setBackend('wasm');
+      peerBuild = await useTfWasm(threads);
       const tensor = (t: { data: Float32Array; dims: readonly number[] }) => ({ data: t.data, shape: [...t.dims] });
       const tfTargets = { content: tensor(targets['feat.relu4_2']), grams: new Map(STYLE_TAPS.map((l) => [l, tensor(targets[`gram.${l}`])])) };
       const peer = await time(() => tfGatysLoss({ data: image.data, shape: image.dims }, vgg.params, 'max', tfTargets, { content: 5, style: [100, 100, 100, 100, 100] }), 2, 1);
@@ -53,7 +51,8 @@ export async function benchGatys(dataDir: string, threads: number): Promise<void
       size === 256 ? (tfMs / 1000).toFixed(2) : '—', size === 256 ? (tfMs / both.medianMs).toFixed(1) + 'x' : '—']);
   }
   console.log(`\n## Gatys: one VGG19 loss + gradient evaluation (${threads} threads)\n`);
-  console.log('PyTorch 1.13 CPU on this machine (issue #3): 4.44 s @256², 24.5 s @512².\n');
+  console.log('PyTorch 1.13 CPU on this machine (issue #3): 4.44 s @256², 24.5 s @512².');
+  console.log(`${peerBuild} · onnxruntime-node threads: ${threads}\n`);
   console.log(table(['size', 'loss+grad s (median)', 'forward s', 'backward / forward', 'TF.js-wasm loss+grad s', 'speed-up'], rows));
 
   const memory: (string | number)[][] = [];

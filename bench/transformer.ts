@@ -10,7 +10,7 @@ import { toOnnxBytes } from '../src/graph/index.js';
 import { clearModelCache, loadModel } from '../src/runtime/index.js';
 import { readLengstromCheckpoint } from '../src/weights/lengstrom.js';
 import { lengstromReference, readTfVariables, tf } from '../test/helpers/tf-reference.js';
-import { syntheticImage, table, time, type Timing } from './util.js';
+import { syntheticImage, table, time, useTfWasm, type Timing } from './util.js';
 
 const SIZES: [number, number][] = [[256, 256], [512, 512], [640, 480]];
 
@@ -32,11 +32,7 @@ export async function benchTransformer(dataDir: string, threads: number): Promis
   }
   await clearModelCache();
 
-  await import('@tensorflow/tfjs-backend-wasm');
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  wasm.setThreadsCount(threads);
-  await tf.setBackend('wasm');
-  await tf.ready();
+  const peerBuild = await useTfWasm(threads);
   const vars = readTfVariables(checkpoint);
 
   const rows: (string | number)[][] = [];
@@ -57,9 +53,7 @@ export async function benchTransformer(dataDir: string, threads: number): Promis
   }
   await tf.setBackend('cpu');
   console.log(`\n## Feed-forward inference: lengstrom network (la_muse), ${threads} threads, batch 1\n`);
-  const [simd, multithread] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
-  console.log(`tfjs-wasm: ${simd ? 'SIMD' : 'scalar'} build, ${wasm.getThreadsCount?.() ?? '?'} thread(s)` +
-    `${multithread ? '' : ' (its threaded build needs Web Workers, which tfjs-backend-wasm does not find in Node)'} · onnxruntime-node threads: ${threads}\n`);
+  console.log(`${peerBuild} · onnxruntime-node threads: ${threads}\n`);
   console.log(table(['size', 'pastiche ms (median)', 'best ms', 'fps', 'plain ONNX ms', 'time vs plain', 'TF.js-wasm ms', 'speed-up'], rows));
   console.log('\nplain ONNX: the same graph exported with lowering \'direct\' (ConvTranspose, 9x9 Conv, DepthToSpace as written), same runtime and threads.');
   return { ms256, fps };

@@ -1,6 +1,7 @@
-/** Shared benchmark helpers: timing, machine description, table output. */
+/** Shared benchmark helpers: timing, machine description, table output, the TF.js-wasm peer. */
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { tf } from '../test/helpers/tf-reference.js';
 
 export interface Timing {
   readonly medianMs: number;
@@ -62,4 +63,18 @@ export function peakRssMiB(): number {
     // not Linux
   }
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Switches TF.js to its wasm backend with `threads` threads (switch back with
+ * `tf.setBackend('cpu')`); returns a line saying which build runs and on how many threads.
+ */
+export async function useTfWasm(threads: number): Promise<string> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  wasm.setThreadsCount(threads);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const [simd, multithread] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+  return `tfjs-wasm: ${simd ? 'SIMD' : 'scalar'} build, ${wasm.getThreadsCount()} thread(s)` +
+    (multithread ? '' : ' (its threaded build needs Web Workers, which tfjs-backend-wasm does not find in Node)');
 }

@@ -91,7 +91,7 @@ export interface OptimizeResult {
 }
 
 /** From this many pixels on, Gatys graphs run without onnxruntime's memory pattern. */
-const LARGE_IMAGE_PIXELS = 1_000_000;
+export const LARGE_IMAGE_PIXELS = 1_000_000;
 
 export const DEFAULT_CONTENT_LAYERS = ['relu4_2'];
 export const DEFAULT_STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
