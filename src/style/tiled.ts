@@ -70,12 +70,14 @@ class Moments {
     for (let c = 0; c < channels; c++) {
       let s = 0;
       let q = 0;
-      for (let y = 0; y < blocks * (y1 - y0); y++) {
-        const row = (c * h + Math.floor(y / (y1 - y0)) * blockHeight + y0 + (y % (y1 - y0))) * w;
-        for (let x = x0; x < x1; x++) {
-          const v = data[row + x];
-          s += v;
-          q += v * v;
+      for (let b = 0; b < blocks; b++) {
+        for (let y = y0; y < y1; y++) {
+          const row = (c * h + b * blockHeight + y) * w;
+          for (let x = x0; x < x1; x++) {
+            const v = data[row + x];
+            s += v;
+            q += v * v;
+          }
         }
       }
       this.sum[c] += s;
