@@ -16,6 +16,7 @@ import type { RgbImage } from '../image/types.js';
 import { processVideo, probeVideo, type VideoProgress } from '../video/index.js';
 import { throwIfAborted, messageOf } from '../util/errors.js';
 import { ensureWritableDir } from '../util/atomic.js';
+import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
 
@@ -129,10 +130,17 @@ export async function stylizeImage(style: StyleModel, content: RgbImage, options
   return out;
 }
 
-/** Stylises an image file into another; alpha is kept for formats that have it. */
+/**
+ * Stylises an image file into another; alpha is kept for formats that have it. An existing
+ * `output` is replaced atomically at the end, and only if the run succeeds.
+ * @throws FileError naming `output` when it is `input` (same file by device and inode: symlinks and
+ *   hard links too) or cannot be written, both before any work; FileError naming `input` when it
+ *   cannot be read; RangeError/TypeError for invalid options.
+ */
 export async function stylizeFile(style: StyleModel, input: string, output: string, options: StylizeOptions = {}): Promise<{ width: number; height: number }> {
   checkStylizeOptions(options);
-  // Fail before the work, not after it, when the output cannot be written.
+  // Fail before the work, not after it, when the output is the input or cannot be written.
+  await refuseOverwritingInputs([{ input, output }]);
   await ensureWritableDir(output);
   const { image, alpha } = await readImage(input, { keepAlpha: true });
   const out = await stylizeImage(style, image, options);
@@ -174,26 +182,31 @@ async function walk(dir: string): Promise<string[]> {
 /**
  * Stylises every image under `inputDir` (recursively) into `outputDir`, mirroring the tree.
  * Unreadable files are skipped and reported, not fatal. `format` ('.png' …) overrides extensions.
+ * @throws FileError, before any image is processed, when an output would be one of the inputs or
+ *   two inputs would write the same output (`a.jpg` and `a.png` with `format: '.webp'`).
  */
 export async function stylizeFolder(
   style: StyleModel, inputDir: string, outputDir: string,
   options: StylizeOptions & { format?: string; onProgress?: (p: FolderProgress) => void } = {},
 ): Promise<FolderResult> {
   checkStylizeOptions(options);
-  const files = await walk(inputDir);
-  const result: FolderResult = { written: [], failed: [] };
-  for (const [i, input] of files.entries()) {
-    throwIfAborted(options.signal);
+  const plan = (await walk(inputDir)).map((input) => {
     const rel = relative(inputDir, input);
-    const output = join(outputDir, options.format ? rel.slice(0, rel.length - extname(rel).length) + options.format : rel);
+    return { input, output: join(outputDir, options.format ? rel.slice(0, rel.length - extname(rel).length) + options.format : rel) };
+  });
+  // All or nothing: a folder that would write over one of its own images is refused whole.
+  await refuseOverwritingInputs(plan);
+  const result: FolderResult = { written: [], failed: [] };
+  for (const [i, { input, output }] of plan.entries()) {
+    throwIfAborted(options.signal);
     try {
       await stylizeFile(style, input, output, options);
       result.written.push({ input, output });
-      options.onProgress?.({ done: i + 1, total: files.length, file: input });
+      options.onProgress?.({ done: i + 1, total: plan.length, file: input });
     } catch (error) {
       if (options.signal?.aborted) throw error;
       result.failed.push({ input, error: messageOf(error) });
-      options.onProgress?.({ done: i + 1, total: files.length, file: input, error: messageOf(error) });
+      options.onProgress?.({ done: i + 1, total: plan.length, file: input, error: messageOf(error) });
     }
   }
   return result;
@@ -207,6 +220,7 @@ export async function isDirectory(path: string): Promise<boolean> {
 /**
  * Stylises a video frame by frame: same frame rate and frame count, audio copied, next frame
  * decoded while the current one runs. Nothing is left at `output` if it fails or is aborted.
+ * @throws FileError naming `output` when it is `input` (see {@link processVideo}), before any work.
  */
 export async function stylizeVideo(
   style: StyleModel, input: string, output: string,

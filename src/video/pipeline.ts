@@ -1,6 +1,6 @@
 /** Whole-video processing: decode → transform each frame → encode, with the audio carried over. */
-import { resolve } from 'node:path';
 import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
+import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger } from '../util/validate.js';
 import { decodeFrames } from './decode.js';
 import { createEncoder, type EncoderOptions, type VideoEncoder } from './encode.js';
@@ -55,8 +55,10 @@ export interface ProcessVideoResult {
  * ffmpeg processes are killed, the temporary file is removed, and `output` is not created.
  *
  * @example await processVideo({ input: 'in.mp4', output: 'out.mp4', transform: (rgb) => stylise(rgb) });
- * @throws FileError for unreadable input or unwritable output; AbortError when `signal` fires;
- *   RangeError when `transform` returns a frame of the wrong size; whatever `transform` throws.
+ * @throws FileError for unreadable input or unwritable output, and, before any work, for an output
+ *   that is the input (same device and inode: another spelling, a symlink or a hard link);
+ *   AbortError when `signal` fires; RangeError when `transform` returns a frame of the wrong size;
+ *   whatever `transform` throws.
  */
 export async function processVideo(options: ProcessVideoOptions): Promise<ProcessVideoResult> {
   const { input, output, transform, signal, onProgress } = options;
@@ -64,7 +66,7 @@ export async function processVideo(options: ProcessVideoOptions): Promise<Proces
   if ((options.outWidth === undefined) !== (options.outHeight === undefined)) {
     throw new TypeError('Expected both outWidth and outHeight, or neither');
   }
-  if (resolve(input) === resolve(output)) throw new FileError(output, 'output must differ from the input');
+  await refuseOverwritingInputs([{ input, output }]);
   throwIfAborted(signal);
   const started = performance.now();
   const info = await probeVideo(input);

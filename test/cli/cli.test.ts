@@ -6,16 +6,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { program } from '../../src/cli/main.js';
 import { imageSize, writeImage } from '../../src/image/codec.js';
 import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { dataPath } from '../helpers/data.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { copyCheckpoint, editManifest, listTree, scratch, tempLeftovers, writeSolidPng } from '../helpers/files.js';
+import { copyCheckpoint, editManifest, listTree, scratch, snapshotTree, tempLeftovers, writeSolidPng } from '../helpers/files.js';
 import { zooLikeModel } from '../helpers/models.js';
 import { noiseImage, smoothImage } from '../image/fixtures.js';
 import { audioSeconds, makeClip } from '../video/clips.js';
@@ -310,6 +310,49 @@ test('bad input: exit code, one line on stderr naming the file and the problem, 
     assert.deepEqual(tempLeftovers(left), []);
     assert.deepEqual(left, c.keep ?? [], 'nothing written to the output folder');
   })));
+});
+
+// ---- Never over an input -----------------------------------------------------------------------
+
+test('an output that is an input is refused: exit 1, one line naming it, the input byte-for-byte unchanged', async () => {
+  const cases: { name: string; args: (out: string) => Promise<string[]>; names: (out: string) => string }[] = [
+    {
+      name: 'image as dir/../dir/./photo.jpg',
+      args: async (out) => {
+        await writeImage(join(out, 'photo.jpg'), smoothImage(40, 30));
+        return [join(out, 'photo.jpg'), '-m', zoo, '-o', `${out}/../${basename(out)}/./photo.jpg`];
+      },
+      names: (out) => `${out}/../${basename(out)}/./photo.jpg: is the input ${join(out, 'photo.jpg')}`,
+    },
+    {
+      name: 'folder -o the same folder',
+      args: async (out) => {
+        await writeImage(join(out, 'a.jpg'), smoothImage(20, 16));
+        await writeImage(join(out, 'b.png'), smoothImage(20, 16));
+        return [out, '-m', zoo, '-o', out];
+      },
+      names: (out) => `${join(out, 'a.jpg')}: is the input ${join(out, 'a.jpg')}`,
+    },
+    {
+      name: 'video -o a hard link to it',
+      args: async (out) => {
+        await copyFile(clip, join(out, 'clip.mp4'));
+        await link(join(out, 'clip.mp4'), join(out, 'link.mp4'));
+        return [join(out, 'clip.mp4'), '-m', zoo, '-o', join(out, 'link.mp4')];
+      },
+      names: (out) => `${join(out, 'link.mp4')}: is the input ${join(out, 'clip.mp4')}`,
+    },
+  ];
+  await Promise.all(cases.map(async (c, i) => {
+    const out = await outDir(`same-${i}`);
+    const args = await c.args(out);
+    const before = await snapshotTree(out);
+    const r = await runCli(['stylize', ...args], { env });
+    assert.equal(r.code, 1, `${c.name}: ${show(r)}`);
+    assert.deepEqual(r.errorLines, [`pastiche: ${c.names(out)}: pastiche never overwrites its input; choose another --output`], c.name);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(await snapshotTree(out), before, `${c.name}: the input is unchanged and nothing was written`);
+  }));
 });
 
 // ---- Ctrl-C ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 /** Scratch folders and hand-made bad inputs (broken checkpoints, huge-but-tiny PNGs) for the style, weights and CLI tests. */
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -17,6 +18,23 @@ export async function listTree(dir: string): Promise<string[]> {
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)).split('\\').join('/'))
     .sort();
+}
+
+/**
+ * Everything under `dir` by relative path: a file's SHA-256, a symlink's target, 'folder' for a
+ * folder. Equal snapshots before and after a run mean nothing was changed, added or removed.
+ */
+export async function snapshotTree(dir: string): Promise<Record<string, string>> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const snapshot: Record<string, string> = {};
+  for (const e of entries) {
+    const path = join(e.parentPath, e.name);
+    const rel = relative(dir, path).split('\\').join('/');
+    if (e.isSymbolicLink()) snapshot[rel] = `-> ${await readlink(path)}`;
+    else if (e.isFile()) snapshot[rel] = createHash('sha256').update(await readFile(path)).digest('hex');
+    else if (e.isDirectory()) snapshot[rel] = 'folder';
+  }
+  return snapshot;
 }
 
 /** Temporary files pastiche's atomic writers leave behind if they fail to clean up. */

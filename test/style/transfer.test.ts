@@ -5,10 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, truncate, readFile, mkdir } from 'node:fs/promises';
+import { writeFile, truncate, readFile, mkdir, link, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStyleModel, type StyleModel } from '../../src/style/model.js';
-import { stylizeFolder, stylizeImage, stylizeVideo } from '../../src/style/transfer.js';
+import { stylizeFile, stylizeFolder, stylizeImage, stylizeVideo } from '../../src/style/transfer.js';
+import { FileError } from '../../src/util/errors.js';
 import { readImage, writeImage, imageSize } from '../../src/image/codec.js';
 import { resizeImage } from '../../src/image/resize.js';
 import { cropImage, reflectPad } from '../../src/image/pad.js';
@@ -18,7 +19,7 @@ import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { clearModelCache } from '../../src/runtime/index.js';
 import { dataPath } from '../helpers/data.js';
 import { maxAbsDiff, meanAbsDiff } from '../helpers/compare.js';
-import { listTree, scratch, tempLeftovers } from '../helpers/files.js';
+import { listTree, scratch, snapshotTree, tempLeftovers } from '../helpers/files.js';
 import { ZOO_SCALE, ZOO_SHIFT, zooLikeModel } from '../helpers/models.js';
 import { smoothImage } from '../image/fixtures.js';
 import { audioSeconds, firstFrame, makeClip, meanAbsDiff as meanFrameDiff } from '../video/clips.js';
@@ -271,6 +272,118 @@ test('tiled output matches the untiled one: mean absolute error < 2 of 255', { s
   const mae = meanAbsDiff(tiled.data, untiled.data);
   t.diagnostic(`tiled vs untiled MAE ${mae.toFixed(2)} (of 255)`);
   assert.ok(mae < TILE_MAE, `tiled vs untiled MAE ${mae.toFixed(2)} >= ${TILE_MAE}`);
+});
+
+// ---- Never over an input -----------------------------------------------------------------------
+
+const isInputMessage = (output: string, input: string): string =>
+  `${output}: is the input ${input}: pastiche never overwrites its input; choose another --output`;
+
+type Path = (...parts: string[]) => string;
+
+/** Runs `refused` in a scratch folder made by `setup`; it must throw `message` and change nothing there. */
+async function assertRefused(
+  prefix: string, setup: (path: Path) => Promise<void>, refused: (path: Path) => Promise<unknown>, message: (path: Path) => string,
+): Promise<void> {
+  const dir = await scratch(prefix);
+  try {
+    await setup(dir.path);
+    const before = await snapshotTree(dir.dir);
+    await assert.rejects(refused(dir.path), (e: unknown) => {
+      assert.ok(e instanceof FileError, `expected a FileError but got ${String(e)}`);
+      assert.equal(e.message, message(dir.path));
+      return true;
+    });
+    assert.deepEqual(await snapshotTree(dir.dir), before, 'the input is unchanged and nothing was written');
+  } finally {
+    await dir.cleanup();
+  }
+}
+
+test('stylizeFile refuses an output that is its input: same path, dir/../dir/./ path, symlink, hard link', async () => {
+  const cases: { name: string; link?: (input: string, output: string) => Promise<void>; output: (path: Path) => string }[] = [
+    { name: 'same path', output: (path) => path('in', 'photo.jpg') },
+    { name: 'dir/../dir/./', output: (path) => `${path('in')}/../in/./photo.jpg` },
+    { name: 'symlink', link: symlink, output: (path) => path('out.jpg') },
+    { name: 'hard link', link, output: (path) => path('out.jpg') },
+  ];
+  for (const c of cases) {
+    await assertRefused(`pastiche-same-${c.name.replace(/\W+/g, '-')}-`,
+      async (path) => {
+        await mkdir(path('in'));
+        await writeImage(path('in', 'photo.jpg'), smoothImage(40, 30));
+        await c.link?.(path('in', 'photo.jpg'), c.output(path));
+      },
+      (path) => stylizeFile(zoo, path('in', 'photo.jpg'), c.output(path), { margin: 0 }),
+      (path) => isInputMessage(c.output(path), path('in', 'photo.jpg')));
+  }
+});
+
+test('stylizeFolder into its own folder is refused whole, before any image is written', async () => {
+  // Every output is its input.
+  await assertRefused('pastiche-same-folder-',
+    async (path) => {
+      await mkdir(path('in', 'sub'), { recursive: true });
+      await writeImage(path('in', 'a.jpg'), smoothImage(20, 16));
+      await writeImage(path('in', 'sub', 'b.png'), smoothImage(20, 16));
+    },
+    (path) => stylizeFolder(zoo, path('in'), path('in'), { margin: 0 }),
+    (path) => isInputMessage(path('in', 'a.jpg'), path('in', 'a.jpg')));
+  // Only logo.png would be written over (photo.jpg becomes photo.png, new); photo.png must not appear either.
+  await assertRefused('pastiche-same-folder-format-',
+    async (path) => {
+      await mkdir(path('in'));
+      await writeImage(path('in', 'logo.png'), smoothImage(20, 16));
+      await writeImage(path('in', 'photo.jpg'), smoothImage(20, 16));
+    },
+    (path) => stylizeFolder(zoo, path('in'), path('in'), { margin: 0, format: '.png' }),
+    (path) => isInputMessage(path('in', 'logo.png'), path('in', 'logo.png')));
+  // An output tree inside the input tree: in/x.jpg would land on the input in/sub/x.jpg.
+  await assertRefused('pastiche-same-folder-nested-',
+    async (path) => {
+      await mkdir(path('in', 'sub'), { recursive: true });
+      await writeImage(path('in', 'x.jpg'), smoothImage(20, 16));
+      await writeImage(path('in', 'y.jpg'), smoothImage(20, 16));
+      await writeImage(path('in', 'sub', 'x.jpg'), smoothImage(20, 16));
+    },
+    (path) => stylizeFolder(zoo, path('in'), path('in', 'sub'), { margin: 0 }),
+    (path) => isInputMessage(path('in', 'sub', 'x.jpg'), path('in', 'sub', 'x.jpg')));
+});
+
+test('stylizeFolder refuses two inputs that would write the same output (a.jpg and a.png as webp)', async () => {
+  await assertRefused('pastiche-same-output-',
+    async (path) => {
+      await mkdir(path('in'));
+      await writeImage(path('in', 'a.jpg'), smoothImage(20, 16));
+      await writeImage(path('in', 'a.png'), smoothImage(20, 16));
+      await writeImage(path('in', 'b.jpg'), smoothImage(20, 16));
+    },
+    (path) => stylizeFolder(zoo, path('in'), path('out'), { margin: 0, format: '.webp' }),
+    (path) => `${path('out', 'a.webp')}: would be written from both ${path('in', 'a.jpg')} and ${path('in', 'a.png')}; ` +
+      'rename one of them or leave out --format');
+});
+
+test('an existing output that is not an input is replaced', async () => {
+  const dir = await scratch('pastiche-replace-');
+  try {
+    await writeImage(dir.path('photo.png'), smoothImage(20, 16));
+    await writeFile(dir.path('out.png'), 'an old output\n');
+    await stylizeFile(zoo, dir.path('photo.png'), dir.path('out.png'), { margin: 0 });
+    assert.deepEqual(await imageSize(dir.path('out.png')), { width: 20, height: 16 });
+    assert.deepEqual(await listTree(dir.dir), ['out.png', 'photo.png']);
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('stylizeVideo refuses an output that is a hard link to its input', async () => {
+  await assertRefused('pastiche-same-video-',
+    async (path) => {
+      await makeClip(path(), 'in.mp4', { size: '32x24', seconds: 0.2 });
+      await link(path('in.mp4'), path('out.mp4'));
+    },
+    (path) => stylizeVideo(zoo, path('in.mp4'), path('out.mp4'), { margin: 0 }),
+    (path) => isInputMessage(path('out.mp4'), path('in.mp4')));
 });
 
 // ---- Folders and video -------------------------------------------------------------------------

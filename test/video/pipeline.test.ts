@@ -1,11 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processVideo, type VideoProgress } from '../../src/video/pipeline.js';
 import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { AbortError, FileError } from '../../src/util/errors.js';
 import { dataPath } from '../helpers/data.js';
+import { snapshotTree } from '../helpers/files.js';
 import {
   audioCodec, audioSeconds, ffmpeg, ffmpegsLeft, firstFrame, invert, listDir, makeClip, meanAbsDiff, tempDir,
 } from './clips.js';
@@ -136,6 +137,25 @@ test('bad input: missing file, text named .mp4, truncated video; nothing written
 
   await assert.rejects(processVideo({ input: withAudio, output: withAudio, transform: (f) => f }), FileError);
   assert.deepEqual(await listDir(outputs), []);
+  assertNoFfmpegLeft(await ffmpegsLeft());
+});
+
+test('an output that is the input (same path, another spelling, symlink, hard link) is refused before any work', async () => {
+  const folder = await outDir('same');
+  const input = join(folder, 'in.mp4');
+  await copyFile(withAudio, input);
+  await symlink(input, join(folder, 'symlink.mp4'));
+  await link(input, join(folder, 'hardlink.mp4'));
+  const before = await snapshotTree(folder);
+  let transformed = 0;
+  for (const output of [input, `${folder}/../same/./in.mp4`, join(folder, 'symlink.mp4'), join(folder, 'hardlink.mp4')]) {
+    await assert.rejects(processVideo({ input, output, transform: (f) => (transformed += 1, f) }), {
+      name: 'FileError',
+      message: `${output}: is the input ${input}: pastiche never overwrites its input; choose another --output`,
+    });
+  }
+  assert.equal(transformed, 0);
+  assert.deepEqual(await snapshotTree(folder), before, 'the input is unchanged and nothing was written');
   assertNoFfmpegLeft(await ffmpegsLeft());
 });
 
