@@ -1,7 +1,7 @@
 /** What every command shares: runtime flags, Ctrl-C handling, output of results. */
 import { Option, type Command } from 'commander';
 import { EXECUTION_PROVIDERS, type RuntimeOptions } from '../runtime/index.js';
-import { parseInteger, expectOneOf } from '../util/validate.js';
+import { parseInteger, parseNumber, expectOneOf } from '../util/validate.js';
 
 /** Adds --threads and --execution-provider. */
 export function addRuntimeOptions(command: Command): Command {
@@ -44,4 +44,22 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
 export function report(json: boolean, result: unknown, human: string): void {
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stderr.write(`${human}\n`);
+}
+
+export interface StyleArg {
+  path: string;
+  weight: number;
+  mask?: string;
+}
+
+/** `--style PATH[:WEIGHT]`, in the order given (a Windows drive letter is not a weight). */
+export function collectStyle(value: string, previous: StyleArg[] = []): StyleArg[] {
+  const match = /^(.*?):(\d*\.?\d+(?:e[-+]?\d+)?)$/i.exec(value);
+  const [path, weight] = match && !/^[a-z]$/i.test(match[1]) ? [match[1], parseNumber('--style weight', match[2], 0)] : [value, 1];
+  return [...previous, { path, weight }];
+}
+
+/** A comma-separated flag value as a list. */
+export function list(text: string | undefined): string[] | undefined {
+  return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
 }

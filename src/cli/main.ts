@@ -4,6 +4,7 @@ import { messageOf } from '../util/errors.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
 import { stylizeCommand } from './stylize.js';
+import { trainCommand } from './train.js';
 
 export function program(): Command {
   const program = new Command('pastiche')
@@ -13,6 +14,7 @@ export function program(): Command {
     .exitOverride();
   program.addCommand(stylizeCommand());
   program.addCommand(optimizeCommand());
+  program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
   for (const command of program.commands) {
     command.exitOverride();

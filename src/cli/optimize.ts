@@ -9,14 +9,8 @@ import { ensureWritableDir } from '../util/atomic.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { resolveVggWeights } from '../weights/download.js';
 import { loadVggWeights } from '../weights/vgg-weights.js';
-import { addRuntimeOptions, interruptSignal, report, runtimeOptions } from './common.js';
+import { addRuntimeOptions, collectStyle, interruptSignal, list, report, runtimeOptions, type StyleArg } from './common.js';
 import { createProgressBar } from './progress.js';
-
-interface StyleArg {
-  path: string;
-  weight: number;
-  mask?: string;
-}
 
 interface OptimizeFlags {
   style: StyleArg[];
@@ -44,17 +38,6 @@ interface OptimizeFlags {
   threads?: string;
   executionProvider?: string;
   json?: boolean;
-}
-
-/** `--style PATH[:WEIGHT]`, in the order given; `--style-mask` attaches to the latest style. */
-function collectStyle(value: string, previous: StyleArg[] = []): StyleArg[] {
-  const match = /^(.*?):(\d*\.?\d+(?:e[-+]?\d+)?)$/i.exec(value);
-  const [path, weight] = match && !/^[a-z]$/i.test(match[1]) ? [match[1], parseNumber('--style weight', match[2], 0)] : [value, 1];
-  return [...previous, { path, weight }];
-}
-
-function list(text: string | undefined): string[] | undefined {
-  return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 /** A mask image as [H·W] in 0..1 (its brightness). */

@@ -130,20 +130,44 @@ export interface BuiltTransformer {
 }
 
 /**
- * Builds the network on a new graph: input 'image' [N, 3, H, W] (RGB 0..255), output 'stylized'
- * of the same layout, clipped to 0..255. `params` must hold every entry of `transformerParamShapes`.
+ * Where the network's parameters come from: fixed tensors (an inference model's initializers) or
+ * graph inputs fed at every run (a training graph, which differentiates with respect to them).
  */
-export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<string, Tensor>): BuiltTransformer {
-  const graph = new Graph();
+export type TransformerParams = ReadonlyMap<string, Tensor> | 'inputs';
+
+export interface TransformerGraphOptions {
+  /**
+   * Clip the output to 0..255 (default true). Training leaves a linear output unclipped, since the
+   * clip's zero gradient outside the range would stall pixels that overshoot.
+   */
+  readonly clip?: boolean;
+}
+
+/**
+ * Builds the network into `graph` on `input` [N, 3, H, W] (RGB 0..255), composing like `buildVgg`.
+ * With `params` = 'inputs' each parameter becomes a graph input of its concrete shape, named as in
+ * `transformerParamShapes`; the returned map holds those values (to differentiate against).
+ */
+export function buildTransformerInto(
+  graph: Graph, input: Value, config: TransformerConfig, params: TransformerParams, options: TransformerGraphOptions = {},
+): { output: Value; params: Map<string, Value> } {
   const expected = transformerParamShapes(config);
+  const values = new Map<string, Value>();
   const param = (name: string): Value => {
-    const tensor = params.get(name);
-    if (!tensor) throw new Error(`Missing parameter '${name}' for the transformer network`);
     const shape = expected.get(name)!;
-    if (tensor.shape.join() !== shape.join()) {
-      throw new RangeError(`Parameter '${name}' has shape [${tensor.shape.join(', ')}] but the network needs [${shape.join(', ')}]`);
+    let value: Value;
+    if (params === 'inputs') {
+      value = graph.input(name, shape);
+    } else {
+      const tensor = params.get(name);
+      if (!tensor) throw new Error(`Missing parameter '${name}' for the transformer network`);
+      if (tensor.shape.join() !== shape.join()) {
+        throw new RangeError(`Parameter '${name}' has shape [${tensor.shape.join(', ')}] but the network needs [${shape.join(', ')}]`);
+      }
+      value = graph.param(name, tensor);
     }
-    return graph.param(name, tensor);
+    values.set(name, value);
+    return value;
   };
 
   const convLayer = (x: Value, l: ConvSpec, relu: boolean): Value => {
@@ -156,12 +180,12 @@ export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<
       const before = Math.floor(crop / 2);
       y = F.convTranspose2d(x, w, b, { stride: l.stride, pads: [before, before, crop - before, crop - before] }, l.name);
     } else {
-      const input = l.upsample ? F.upsampleNearest(x, l.upsample) : x;
+      const upsampled = l.upsample ? F.upsampleNearest(x, l.upsample) : x;
       if (config.padding === 'reflect') {
         const p = Math.floor(l.kernel / 2);
-        y = F.conv2d(F.pad2d(input, [p, p, p, p], 'reflect'), w, b, { stride: l.stride, padding: [0, 0, 0, 0] }, l.name);
+        y = F.conv2d(F.pad2d(upsampled, [p, p, p, p], 'reflect'), w, b, { stride: l.stride, padding: [0, 0, 0, 0] }, l.name);
       } else {
-        y = F.conv2d(input, w, b, { stride: l.stride, padding: 'same' }, l.name);
+        y = F.conv2d(upsampled, w, b, { stride: l.stride, padding: 'same' }, l.name);
       }
     }
     if (l.norm) y = F.instanceNorm(y, param(`${l.norm}.weight`), param(`${l.norm}.bias`), config.normEpsilon);
@@ -169,7 +193,6 @@ export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<
   };
 
   const { head, blocks, tail } = layers(config);
-  const input = graph.input('image', ['N', 3, 'H', 'W']);
   let x = input;
   for (const l of head) x = convLayer(x, l, true);
   for (const [first, second] of blocks) x = F.add(x, convLayer(convLayer(x, first, true), second, false));
@@ -177,7 +200,42 @@ export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<
   x = convLayer(x, tail[1], true);
   x = convLayer(x, tail[2], false);
   if (config.output === 'tanh') x = F.affine(F.tanh(x), 150, 127.5);
-  const output = F.clip(x, 0, 255);
+  const output = options.clip ?? true ? F.clip(x, 0, 255) : x;
+  return { output, params: values };
+}
+
+/**
+ * Builds the inference network on a new graph: input 'image' [N, 3, H, W] (RGB 0..255), output
+ * 'stylized' of the same layout, clipped to 0..255. `params` must hold every entry of `transformerParamShapes`.
+ */
+export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<string, Tensor>): BuiltTransformer {
+  const graph = new Graph();
+  const input = graph.input('image', ['N', 3, 'H', 'W']);
+  const { output } = buildTransformerInto(graph, input, config, params);
   graph.output(output, 'stylized');
   return { graph, input, output };
+}
+
+/**
+ * A named architecture, optionally with other widths or another number of residual blocks
+ * ("custom widths/blocks"): the name records both, e.g. `compact[24,48,96]x4`.
+ * @throws RangeError for an unknown name or out-of-range sizes.
+ */
+export function resolveArchitecture(name: string, overrides: { widths?: readonly number[]; residualBlocks?: number } = {}): { name: string; config: TransformerConfig } {
+  if (!(name in ARCHITECTURES)) throw new RangeError(`Expected one of ${Object.keys(ARCHITECTURES).join(', ')} for the architecture but received '${name}'`);
+  const base = ARCHITECTURES[name as ArchitectureName];
+  const { widths, residualBlocks } = overrides;
+  if (widths !== undefined && (widths.length !== 3 || widths.some((w) => !Number.isInteger(w) || w < 1 || w > 1024))) {
+    throw new RangeError(`Expected three widths between 1 and 1024 (e.g. 16,32,64) but received ${widths.join(',')}`);
+  }
+  if (residualBlocks !== undefined && (!Number.isInteger(residualBlocks) || residualBlocks < 0 || residualBlocks > 64)) {
+    throw new RangeError(`Expected a number of residual blocks between 0 and 64 but received ${residualBlocks}`);
+  }
+  if (widths === undefined && residualBlocks === undefined) return { name, config: base };
+  const config: TransformerConfig = {
+    ...base,
+    widths: (widths ?? base.widths) as [number, number, number],
+    residualBlocks: residualBlocks ?? base.residualBlocks,
+  };
+  return { name: `${name}[${config.widths.join(',')}]x${config.residualBlocks}`, config };
 }

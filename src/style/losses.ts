@@ -5,13 +5,16 @@
  */
 import { F, type Graph, type Value } from '../graph/index.js';
 
-/** Gram matrix of features [1, C, H, W] → [C, C], normalised by C·H·W (or C·Σmask when masked). */
+/**
+ * Gram matrices of a batch of features [N, C, H, W] → [N, C, C], each normalised by C·H·W (or
+ * C·Σmask when masked). A target Gram [C, C] broadcasts against the batch in `meanSquaredError`.
+ */
 export function gramMatrix(features: Value, mask?: { value: Value; sum: number }): Value {
   const [n, c, h, w] = features.shape as number[];
-  if (n !== 1) throw new RangeError(`gramMatrix: expected one image, got a batch of ${n}`);
+  if (![n, c, h, w].every((d) => typeof d === 'number')) throw new RangeError(`gramMatrix: needs concrete features, got [${features.shape.join(', ')}]`);
   const masked = mask ? F.mul(features, mask.value) : features;
-  const rows = F.reshape(masked, [c, h * w]);
-  const gram = F.matmul(rows, F.transpose(rows, [1, 0]));
+  const rows = F.reshape(masked, [n, c, h * w]);
+  const gram = F.matmul(rows, F.transpose(rows, [0, 2, 1]));
   return F.scale(gram, 1 / (c * (mask ? Math.max(mask.sum, 1e-8) : h * w)));
 }
 
@@ -21,7 +24,7 @@ export function meanSquaredError(a: Value, b: Value, weight?: Value): Value {
   return F.reduceMean(weight ? F.mul(squared, weight) : squared);
 }
 
-/** Total variation: Σ of squared differences between horizontal and vertical neighbours. */
+/** Total variation: Σ of squared differences between horizontal and vertical neighbours (Gatys optimisation's form). */
 export function totalVariation(image: Value): Value {
   const dx = F.sub(F.crop2d(image, [0, 1, 0, 0]), F.crop2d(image, [0, 0, 0, 1]));
   const dy = F.sub(F.crop2d(image, [1, 0, 0, 0]), F.crop2d(image, [0, 0, 1, 0]));
@@ -37,4 +40,14 @@ export function weightedSum(graph: Graph, terms: readonly { value: Value; weight
     total = total ? F.add(total, scaled) : scaled;
   }
   return total;
+}
+
+/**
+ * Total variation as a mean over the batch's neighbour pairs (lengstrom/fast-style-transfer's
+ * form): independent of batch and image size, so one weight serves every training setup.
+ */
+export function meanTotalVariation(image: Value): Value {
+  const dx = F.sub(F.crop2d(image, [0, 1, 0, 0]), F.crop2d(image, [0, 0, 0, 1]));
+  const dy = F.sub(F.crop2d(image, [1, 0, 0, 0]), F.crop2d(image, [0, 0, 1, 0]));
+  return F.add(F.reduceMean(F.square(dx)), F.reduceMean(F.square(dy)));
 }

@@ -21,6 +21,8 @@ export const META = {
   source: 'pastiche.source',
   description: 'pastiche.description',
   created: 'pastiche.created',
+  /** JSON: how pastiche trained it (architecture, loss, style hashes, steps, images seen, time). */
+  training: 'pastiche.training',
 } as const;
 
 export interface StoredModel {
@@ -124,6 +126,49 @@ export async function importModel(source: string, options: ImportOptions = {}): 
   const bytes = encodeOnnx(model);
   await writeFileAtomically(target, bytes);
   return describe(target, model, bytes.byteLength);
+}
+
+export interface SaveOptions {
+  readonly architecture: string;
+  readonly source: string;
+  readonly description: string;
+  /** Further metadata_props entries (e.g. META.training). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly force?: boolean;
+}
+
+/**
+ * Saves an ONNX style model made by pastiche (e.g. a trained network) into the store under `name`.
+ * @throws Error when the name is taken and `force` is not set.
+ */
+export async function saveModel(name: string, bytes: Uint8Array, options: SaveOptions): Promise<StoredModel> {
+  const target = modelPath(name);
+  if (!options.force && (await stat(target).catch(() => null))) {
+    throw new Error(`A model named '${name}' is already in the store (${target}); pass --force to replace it`);
+  }
+  const model = decodeOnnx(bytes, name);
+  checkStyleModel(model, name);
+  setMetadata(model, {
+    ...options.metadata,
+    [META.name]: name,
+    [META.architecture]: options.architecture,
+    [META.source]: options.source,
+    [META.description]: options.description,
+    [META.created]: new Date().toISOString(),
+  });
+  const encoded = encodeOnnx(model);
+  await writeFileAtomically(target, encoded);
+  return describe(target, model, encoded.byteLength);
+}
+
+/** Whether the store holds a model called `name`. */
+export async function hasModel(name: string): Promise<boolean> {
+  return Boolean(await stat(modelPath(name)).catch(() => null));
+}
+
+/** The folder where training a model called `name` keeps its checkpoint, log and previews. */
+export function trainingDir(name: string): string {
+  return join(storeDir(), 'training', checkModelName(name));
 }
 
 /** Every model in the store, by name. */

@@ -46,23 +46,43 @@ export function convInputGrad(dy: Value, weight: Value, stride: number, pads: Pa
 }
 
 /**
- * d(weights) [K, C, kh, kw] of a convolution whose (padded) input is `x` [N, C, H, W] and whose
- * output gradient is `dy` [N, K, Hy, Wy]: for each tap (i, j), dY · slice(x)ᵀ.
+ * d(weights) [K, C, kh, kw] of a convolution whose input is `x` [N, C, H, W] (padded by `pads`)
+ * and whose output gradient is `dy` [N, K, Hy, Wy]: for each tap (i, j), one batched MatMul of
+ * dY against the input shifted by (i, j), summed over the batch. The shift is a slice of whichever
+ * side has fewer channels: the input's window, or (stride 1) dY placed at offset (i, j) in a zero
+ * frame the size of the padded input — so a 9x9 convolution into 3 channels copies 3-channel
+ * planes 81 times, not 32-channel ones.
  */
 export function convWeightGrad(x: Value, dy: Value, kh: number, kw: number, stride: number, pads: Padding2d): Value {
   const [n, c] = [concreteSize(x, 0, 'conv2d'), concreteSize(x, 1, 'conv2d')];
   const [k, hy, wy] = [concreteSize(dy, 1, 'conv2d'), concreteSize(dy, 2, 'conv2d'), concreteSize(dy, 3, 'conv2d')];
   const [t, l, b, r] = pads;
   const padded = t || l || b || r ? F.pad2d(x, pads, 'constant') : x;
-  const m = n * hy * wy;
-  const dyRows = n === 1 ? F.reshape(dy, [k, m]) : F.reshape(F.transpose(dy, [1, 0, 2, 3]), [k, m]);
+  const [hp, wp] = [concreteSize(padded, 2, 'conv2d'), concreteSize(padded, 3, 'conv2d')];
+  // x·yᵀ per image as one batched MatMul ([N, K, M] × [N, M, C]), then Σ over the batch.
+  const product = (dyRows: Value, xRows: Value): Value => {
+    const perImage = F.matmul(dyRows, F.transpose(xRows, [0, 2, 1]));
+    return F.reshape(n === 1 ? perImage : F.reduceSum(perImage, [0], true), [k, c, 1]);
+  };
   const taps: Value[] = [];
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const rows = F.slice(padded, 2, i, i + stride * (hy - 1) + 1, stride);
-      const window = F.slice(rows, 3, j, j + stride * (wy - 1) + 1, stride);
-      const columns = n === 1 ? F.reshape(window, [c, m]) : F.reshape(F.transpose(window, [1, 0, 2, 3]), [c, m]);
-      taps.push(F.reshape(F.matmul(dyRows, F.transpose(columns, [1, 0])), [k, c, 1]));
+  const shiftDy = stride === 1 && k < c && hp === hy + kh - 1 && wp === wy + kw - 1;
+  if (shiftDy) {
+    const frame = F.pad2d(dy, [kh - 1, kw - 1, kh - 1, kw - 1], 'constant');
+    const xRows = F.reshape(padded, [n, c, hp * wp]);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const shifted = F.slice(F.slice(frame, 2, kh - 1 - i, kh - 1 - i + hp), 3, kw - 1 - j, kw - 1 - j + wp);
+        taps.push(product(F.reshape(shifted, [n, k, hp * wp]), xRows));
+      }
+    }
+  } else {
+    const dyRows = F.reshape(dy, [n, k, hy * wy]);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const rows = F.slice(padded, 2, i, i + stride * (hy - 1) + 1, stride);
+        const window = F.slice(rows, 3, j, j + stride * (wy - 1) + 1, stride);
+        taps.push(product(dyRows, F.reshape(window, [n, c, hy * wy])));
+      }
     }
   }
   return F.reshape(taps.length === 1 ? taps[0] : F.concat(taps, 2), [k, c, kh, kw]);

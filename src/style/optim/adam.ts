@@ -10,13 +10,15 @@ export interface AdamOptions {
 }
 
 export class Adam {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  /** First and second moment estimates (checkpointed by training to resume exactly). */
+  readonly m: Float32Array;
+  readonly v: Float32Array;
   private readonly lr: number;
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
-  private iteration = 0;
+  /** Steps taken so far: the bias corrections depend on it. */
+  iteration = 0;
   evaluations = 0;
 
   constructor(private readonly objective: Objective, readonly x: Float32Array, options: AdamOptions = {}) {
@@ -26,6 +28,16 @@ export class Adam {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
+  }
+
+  /** Continues from saved moments and step count (same length as `x`). */
+  restore(state: { m: Float32Array; v: Float32Array; iteration: number }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new RangeError(`Adam: saved moments have ${state.m.length} values but the parameters ${this.m.length}`);
+    }
+    this.m.set(state.m);
+    this.v.set(state.v);
+    this.iteration = state.iteration;
   }
 
   /** Evaluates at the current point and takes one step; returns the loss before the step. */
