@@ -43,7 +43,19 @@ export const scale = (x: Value, a: number): Value => (a === 1 ? x : mul(x, x.gra
 /** A scalar constant in x's graph (broadcasts against x). */
 export const scalarLike = (x: Value, v: number): Value => x.graph.scalar(v, 'k');
 export const reshape = (x: Value, shape: readonly number[]): Value => apply(ops.reshape, [x], { shape });
-export const transpose = (x: Value, perm: readonly number[]): Value => apply(ops.transpose, [x], { perm });
+/**
+ * Transposes `x`; a transpose of a transpose becomes one (or none when they cancel), as the
+ * gradients of matmul(A, Bᵀ) would otherwise copy large matrices back and forth.
+ */
+export const transpose = (x: Value, perm: readonly number[]): Value => {
+  if (perm.every((p, i) => p === i)) return x;
+  const inner = x.node?.op === ops.transpose ? x.node : undefined;
+  if (inner) {
+    const innerPerm = (inner.attrs as ops.TransposeAttrs).perm;
+    return transpose(inner.inputs[0], perm.map((p) => innerPerm[p]));
+  }
+  return apply(ops.transpose, [x], { perm });
+};
 export const flip = (x: Value, axes: readonly number[]): Value => apply(ops.flip, [x], { axes });
 export const broadcastTo = (x: Value, shape: readonly (number | string)[]): Value =>
   (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : apply(ops.broadcastTo, [x], { shape }));

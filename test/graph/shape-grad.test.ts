@@ -123,6 +123,11 @@ const padCases: { mode: 'constant' | 'reflect' | 'edge'; shape: number[]; pads: 
   { mode: 'constant', shape: [1, 2, 4, 5], pads: [2, 1, 0, 3] },
   { mode: 'reflect', shape: [1, 2, 4, 5], pads: [2, 1, 1, 3] },
   { mode: 'reflect', shape: [2, 1, 3, 3], pads: [2, 2, 2, 2] },
+  // Sizes that take the piecewise (concatenated) reflect gradient: the transformer's pad 1, a
+  // 9x9 kernel's pad 4, and bands that leave no untouched middle rows.
+  { mode: 'reflect', shape: [2, 2, 7, 8], pads: [1, 1, 1, 1] },
+  { mode: 'reflect', shape: [1, 2, 11, 10], pads: [4, 2, 3, 1] },
+  { mode: 'reflect', shape: [1, 1, 5, 6], pads: [1, 1, 2, 3] },
   { mode: 'edge', shape: [1, 2, 4, 5], pads: [2, 1, 1, 3] },
   { mode: 'edge', shape: [2, 1, 2, 3], pads: [3, 0, 4, 1] },
 ];

@@ -11,6 +11,7 @@ import * as F from '../functional.js';
  * 'edge').
  */
 function padAxisGrad(dy: Value, axis: number, before: number, after: number, n: number, mode: PadAttrs['mode']): Value {
+  if (mode === 'reflect' && n >= before + after + 2 && before + after > 0) return reflectAxisGrad(dy, axis, before, after, n);
   let dx = F.slice(dy, axis, before, before + n);
   if (mode === 'constant') return dx;
   if (before > 0) {
@@ -26,6 +27,21 @@ function padAxisGrad(dy: Value, axis: number, before: number, after: number, n: 
       : F.padAxis(F.reduceSum(band, [axis], true), axis, n - 1, 0));
   }
   return dx;
+}
+
+/**
+ * The reflect case in pieces: the mirrored bands (padded row before−1−k copied row k+1, padded
+ * row before+n+k copied row n−2−k) are added only onto the rows they copied, and the pieces are
+ * concatenated — two passes over the tensor instead of a full-size padded band and sum per side.
+ */
+function reflectAxisGrad(dy: Value, axis: number, before: number, after: number, n: number): Value {
+  const rows = (from: number, to: number): Value => F.slice(dy, axis, before + from, before + to);
+  const pieces: Value[] = [rows(0, 1)];
+  if (before > 0) pieces.push(F.add(rows(1, 1 + before), F.flip(F.slice(dy, axis, 0, before), [axis])));
+  if (n - 1 - after > 1 + before) pieces.push(rows(1 + before, n - 1 - after));
+  if (after > 0) pieces.push(F.add(rows(n - 1 - after, n - 1), F.flip(F.slice(dy, axis, before + n, before + n + after), [axis])));
+  pieces.push(rows(n - 1, n));
+  return F.concat(pieces, axis);
 }
 
 export interface PadAttrs {
