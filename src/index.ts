@@ -22,13 +22,23 @@ export {
   optimizeImage, DEFAULTS as OPTIMIZE_DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS,
   type OptimizeOptions, type OptimizeProgress, type OptimizeResult, type StyleInput, type LossTerms,
 } from './style/optimize.js';
-export { gramMatrix, meanSquaredError, totalVariation } from './style/losses.js';
+export { gramMatrix, meanSquaredError, totalVariation, meanTotalVariation } from './style/losses.js';
+
+// Training a transformation network (Johnson et al.), or distilling one into a smaller student.
+export {
+  trainTransformer, estimateTrainingBytes, TRAIN_DEFAULTS, TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS,
+  type TrainOptions, type TrainProgress, type TrainResult, type TrainStyle, type TrainTeacher,
+} from './style/train.js';
+export { trainingModel, type TrainingGraphSpec, type TrainingLoss, type PerceptualLoss, type DistillLoss } from './style/train-graph.js';
+export { saveCheckpoint, loadCheckpoint, type TrainState, type TrainRecord, type LossEntry } from './style/train-checkpoint.js';
+export { listPhotos, PhotoLoader, type DataOrder, type PhotoBatch } from './style/train-data.js';
+export { loadStartingParams } from './style/train-init.js';
 export { Lbfgs, type LbfgsOptions } from './style/optim/lbfgs.js';
 export { Adam, type AdamOptions } from './style/optim/adam.js';
 
 // Networks and the graph builder they are written on.
 export {
-  buildTransformer, transformerParamShapes, initTransformerParams,
+  buildTransformer, buildTransformerInto, resolveArchitecture, transformerParamShapes, initTransformerParams,
   LENGSTROM, PYTORCH_EXAMPLES, COMPACT, ARCHITECTURES,
   type TransformerConfig, type ArchitectureName, type BuiltTransformer,
 } from './nets/transformer.js';
@@ -36,7 +46,7 @@ export { buildVgg, vggLayerNames, vggParamShapes, type VggDepth, type VggOptions
 export { Graph, Value, F, ops, grad, toOnnxBytes, toOnnxModel, OPSET, type Tensor, type Shape, type Dim, type OpDef, type OnnxExportOptions } from './graph/index.js';
 
 // Weights and the model store.
-export { importModel, listModels, removeModel, exportModel, resolveModel, storeDir, type StoredModel, type ImportOptions, type ResolvedModel } from './weights/store.js';
+export { importModel, saveModel, listModels, removeModel, exportModel, resolveModel, storeDir, trainingDir, type StoredModel, type ImportOptions, type SaveOptions, type ResolvedModel } from './weights/store.js';
 export { readCheckpointDump } from './weights/checkpoint-dump.js';
 export { readLengstromCheckpoint } from './weights/lengstrom.js';
 export { loadVggWeights, type VggWeights, type LoadVggOptions } from './weights/vgg-weights.js';
