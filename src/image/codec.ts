@@ -7,12 +7,15 @@ import { extname } from 'node:path';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
 import type { RgbImage } from './types.js';
 import { alphaOf, expectImage, toInterleaved, toRgbImage } from './pixels.js';
+import { fitLongerSide } from './resize.js';
+import { SIZE_ADVICE, checkMemory, decodeBytes, memoryBudget, type MemoryPlan } from './budget.js';
 import { FileError, messageOf } from '../util/errors.js';
 import { writeAtomically } from '../util/atomic.js';
 import { expectInteger } from '../util/validate.js';
 
 export { toRgbImage, toInterleaved, alphaOf } from './pixels.js';
 export { resizeImage, fitLongerSide } from './resize.js';
+export { DEFAULT_MAX_MEMORY, type MemoryPlan } from './budget.js';
 
 /** File extensions (lower case, with the dot) that {@link readImage} accepts; for folder walking. */
 export const SUPPORTED_IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.avif', '.tif', '.tiff', '.gif'];
@@ -49,6 +52,15 @@ export interface ReadImageOptions {
   readonly maxPixels?: number;
   /** Return the alpha plane separately, when the file has one (default false: flatten onto white). */
   readonly keepAlpha?: boolean;
+  /**
+   * Resize so the longer side has this many pixels (Lanczos-3), while decoding: JPEG and WebP
+   * decode at 1/2 to 1/8 scale and streamable files are never held at full size (default: keep).
+   */
+  readonly size?: number;
+  /** Memory budget in bytes, checked from the header before decoding (default {@link DEFAULT_MAX_MEMORY}, 4 GiB). */
+  readonly maxMemory?: number;
+  /** What the caller will hold besides the image (a network's activations), counted against the budget. */
+  readonly memory?: MemoryPlan;
 }
 
 /** What {@link readImage} returns. */
@@ -66,24 +78,32 @@ export interface DecodedImage {
  * transparent pixels are arbitrary (often black), and stylising them would paint a background
  * nobody saw. The first frame of an animated GIF/WebP is read.
  *
+ * The header is read first: the pixel count and the memory the decode would hold (plus the
+ * caller's `memory` plan) are checked against their limits before any pixel is decoded. A file
+ * damaged in the middle fails rather than decoding to a half-grey picture.
+ *
  * @example
- * const { image } = await readImage('content.jpg', { maxPixels: 50_000_000 });
+ * const { image } = await readImage('content.jpg', { maxPixels: 50_000_000, size: 1024 });
  * @throws {FileError} naming the path when the file is missing, empty, not a supported image,
- * corrupt or truncated, or over the pixel limit.
+ * corrupt or truncated, over the pixel limit or over the memory budget (with the estimate).
+ * @throws {TypeError} / {RangeError} for a `size`, `maxPixels` or `maxMemory` that is not a positive number.
  */
 export async function readImage(path: string, options: ReadImageOptions = {}): Promise<DecodedImage> {
   const maxPixels = maxPixelsOf(options);
+  const budget = memoryBudget(options.maxMemory);
+  if (options.size !== undefined) expectInteger('size', options.size, 1);
   const { meta, sharpOptions } = await inspect(path, maxPixels);
   const keepAlpha = options.keepAlpha === true && meta.hasAlpha;
-  let pipeline = sharp(path, sharpOptions);
-  if (meta.hasAlpha && !keepAlpha) pipeline = pipeline.flatten({ background: '#ffffff' });
-  let decoded: { data: Buffer; info: OutputInfo };
-  try {
-    decoded = await pipeline.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  } catch (error) {
-    throw explain(path, error, maxPixels);
-  }
-  const { data, info } = decoded;
+  const { width, height } = options.size === undefined ? meta.autoOrient : fitLongerSide(meta.autoOrient.width, meta.autoOrient.height, options.size);
+  const needed = decodeBytes(meta, width, height, keepAlpha) + (options.memory?.bytesFor(width, height) ?? 0);
+  checkMemory(path, needed, budget, width, height, options.memory?.advice ?? SIZE_ADVICE);
+  const { data, info } = await decodeStrictly(path, meta.format, maxPixels, (failOn) => {
+    let pipeline = sharp(path, { ...sharpOptions, failOn });
+    if (meta.hasAlpha && !keepAlpha) pipeline = pipeline.flatten({ background: '#ffffff' });
+    // In the decoding pipeline, so libvips shrinks while it reads (never a full-size float image).
+    if (width !== meta.autoOrient.width || height !== meta.autoOrient.height) pipeline = pipeline.resize({ width, height, fit: 'fill', kernel: 'lanczos3' });
+    return pipeline.toColourspace('srgb');
+  });
   const image = toRgbImage(data, info.width, info.height, info.channels);
   const withAlpha = keepAlpha && (info.channels === 2 || info.channels === 4);
   return withAlpha
@@ -98,8 +118,42 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
  * @throws {FileError} for the same problems as {@link readImage}, truncation aside.
  */
 export async function imageSize(path: string, options: Pick<ReadImageOptions, 'maxPixels'> = {}): Promise<{ width: number; height: number }> {
+  const { width, height } = await imageHeader(path, options);
+  return { width, height };
+}
+
+/**
+ * {@link imageSize} with the header behind it (sharp's metadata), for decoders outside this file
+ * (training crops) that check memory and decode through {@link decodeStrictly} like readImage.
+ */
+export async function imageHeader(path: string, options: Pick<ReadImageOptions, 'maxPixels'> = {}): Promise<{ width: number; height: number; meta: Metadata }> {
   const { meta } = await inspect(path, maxPixelsOf(options));
-  return { width: meta.autoOrient.width, height: meta.autoOrient.height };
+  return { width: meta.autoOrient.width, height: meta.autoOrient.height, meta };
+}
+
+/**
+ * Runs a decoding pipeline as strictly as each format allows. JPEG fails on libjpeg's warnings:
+ * a file damaged in the middle only warns ("Corrupt JPEG data: premature end of data segment") and
+ * would otherwise decode as a half-grey picture; the one warning forgiven is stray bytes before a
+ * marker, a harmless quirk of some cameras (the decode is then retried at the error level). Other
+ * formats fail on errors: their decoders' warnings include harmless ones (PNG colour profiles).
+ *
+ * @throws {FileError} naming the path, worded as readImage words it.
+ */
+export async function decodeStrictly(
+  path: string, format: string, maxPixels: number, pipeline: (failOn: 'warning' | 'error') => Sharp,
+): Promise<{ data: Buffer; info: OutputInfo }> {
+  const run = (failOn: 'warning' | 'error') => pipeline(failOn).raw().toBuffer({ resolveWithObject: true });
+  try {
+    try {
+      return await run(format === 'jpeg' ? 'warning' : 'error');
+    } catch (error) {
+      if (format === 'jpeg' && /extraneous bytes before marker/i.test(messageOf(error))) return await run('error');
+      throw error;
+    }
+  } catch (error) {
+    throw explain(path, error, maxPixels);
+  }
 }
 
 /** Options for {@link writeImage}. */
@@ -176,9 +230,7 @@ function maxPixelsOf(options: Pick<ReadImageOptions, 'maxPixels'>): number {
  */
 async function inspect(path: string, maxPixels: number): Promise<{ meta: Metadata; sharpOptions: SharpOptions }> {
   await checkFile(path);
-  // 'truncated' rather than sharp's default 'warning': camera JPEGs often carry harmless warnings
-  // (extraneous bytes before a marker) that should not stop a run, but a cut-off file must not
-  // decode as a half-grey picture.
+  // The header only; decodeStrictly chooses how strictly the pixels are decoded.
   const sharpOptions: SharpOptions = { failOn: 'truncated', autoOrient: true, limitInputPixels: maxPixels };
   let meta: Metadata;
   try {

@@ -77,21 +77,47 @@ function pngChunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([head, body, tail]);
 }
 
+/** Adam7's seven passes: first column, first row, column step, row step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/** Bytes of 1-bit scanlines (a filter byte each) for a `width` x `height` image, pass by pass when interlaced. */
+function solidRowBytes(width: number, height: number, interlaced: boolean): number {
+  const rows = (w: number, h: number): number => (w > 0 && h > 0 ? h * (1 + Math.ceil(w / 8)) : 0);
+  if (!interlaced) return rows(width, height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0);
+}
+
 /**
  * Writes a valid, solid black 1-bit greyscale PNG of any size. Its pixels compress to almost
  * nothing (17000x16000 is ~33 kB), so it can exceed sharp's pixel limit without costing disk.
+ * `interlaced` writes Adam7, which decoders cannot stream: libvips decodes it whole even when asked
+ * for a small size.
  */
-export async function writeSolidPng(path: string, width: number, height: number): Promise<void> {
+export async function writeSolidPng(path: string, width: number, height: number, options: { interlaced?: boolean } = {}): Promise<void> {
+  const interlaced = options.interlaced === true;
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 1; // bit depth
   header[9] = 0; // greyscale
-  const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8))); // filter byte 0 + zero bits per row
+  header[12] = interlaced ? 1 : 0;
+  const rows = Buffer.alloc(solidRowBytes(width, height, interlaced)); // filter byte 0 + zero bits per row
   await writeFile(path, Buffer.concat([
     Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
     pngChunk('IHDR', header),
     pngChunk('IDAT', deflateSync(rows, { level: 9 })),
     pngChunk('IEND', Buffer.alloc(0)),
   ]));
+}
+
+/**
+ * Damages a file in the middle, as a bad sector or a broken transfer does: `length` bytes from
+ * `at` (a fraction of the file) are overwritten with a fixed pseudo-random pattern. The size is kept.
+ */
+export async function damageMiddle(path: string, options: { at?: number; length?: number } = {}): Promise<void> {
+  const bytes = await readFile(path);
+  const from = Math.floor(bytes.length * (options.at ?? 0.5));
+  const to = Math.min(bytes.length, from + (options.length ?? 400));
+  for (let i = from; i < to; i++) bytes[i] = ((i - from) * 37 + 11) & 0xff;
+  await writeFile(path, bytes);
 }

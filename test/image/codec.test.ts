@@ -5,8 +5,11 @@ import sharp from 'sharp';
 import {
   readImage, writeImage, imageSize, outputFormatFor, isSupportedImagePath, SUPPORTED_IMAGE_EXTENSIONS,
 } from '../../src/image/codec.js';
+import { resizeImage } from '../../src/image/resize.js';
+import { toInterleaved as toInterleavedBytes } from '../../src/image/pixels.js';
 import { FileError } from '../../src/util/errors.js';
 import { dataPath } from '../helpers/data.js';
+import { damageMiddle, writeSolidPng } from '../helpers/files.js';
 import { imageFrom, maxDifference, noiseImage, psnr, scratchDir, smoothImage } from './fixtures.js';
 
 let scratch: Awaited<ReturnType<typeof scratchDir>>;
@@ -254,4 +257,100 @@ test('a real photo decodes to its header size with values in 0..255', { skip: tu
   let max = -Infinity;
   for (const v of image.data) { min = Math.min(min, v); max = Math.max(max, v); }
   assert.ok(min >= 0 && max <= 255 && max - min > 100, `range ${min}..${max}`);
+});
+
+// ---- Untrusted input: damage, decompression bombs, memory --------------------------------------
+
+test('a JPEG damaged in the middle (400 bytes at 50%) fails instead of decoding half grey', async () => {
+  await sharp(Buffer.from(toInterleavedBytes(noiseImage(400, 300, 3))), { raw: { width: 400, height: 300, channels: 3 } })
+    .jpeg({ progressive: true }).toFile(scratch.path('progressive.jpg'));
+  await writeImage(scratch.path('baseline.jpg'), noiseImage(400, 300, 3));
+  await writeImage(scratch.path('smooth.jpg'), smoothImage(640, 480));
+  for (const name of ['baseline.jpg', 'progressive.jpg', 'smooth.jpg']) {
+    const path = scratch.path(`mid-${name}`);
+    await writeFile(path, await readFile(scratch.path(name)));
+    await damageMiddle(path);
+    const before = await readFile(path);
+    await rejectsAbout(readImage(path), path, /cannot decode: the file is corrupt or truncated \(.*Corrupt JPEG data/);
+    await rejectsAbout(readImage(path, { size: 64 }), path, /corrupt or truncated/);
+    assert.deepEqual(await readFile(path), before, 'the input is unchanged');
+  }
+});
+
+test('PNG and TIFF damaged in the middle fail too', async () => {
+  for (const name of ['noise.png', 'noise.tif']) {
+    const path = scratch.path(`mid-${name}`);
+    await writeImage(path, noiseImage(400, 300, 3));
+    await damageMiddle(path);
+    await rejectsAbout(readImage(path), path, /cannot decode: the file is corrupt or truncated/);
+  }
+});
+
+test('a JPEG with stray bytes before a marker (a harmless camera quirk) still decodes', async () => {
+  await writeImage(scratch.path('quirk-src.jpg'), smoothImage(64, 48));
+  const bytes = await readFile(scratch.path('quirk-src.jpg'));
+  const sos = bytes.indexOf(Buffer.from([0xff, 0xda]));
+  await writeFile(scratch.path('quirk.jpg'), Buffer.concat([bytes.subarray(0, sos), Buffer.from([1, 2, 3, 4, 5]), bytes.subarray(sos)]));
+  const { image } = await readImage(scratch.path('quirk.jpg'));
+  assert.deepEqual([image.width, image.height], [64, 48]);
+});
+
+const photoFolders = ['images/content', 'images/content-free', 'images/style', 'images/style-pd', 'photos/train', 'photos/val'].map(dataPath);
+test('real photos decode without a false alarm from the damage checks', { skip: photoFolders[0].skip }, async () => {
+  let count = 0;
+  for (const folder of photoFolders.filter((f) => !f.skip)) {
+    const names = (await readdir(folder.path)).filter(isSupportedImagePath).sort();
+    // Every photo of the small folders, every 25th of the training sets (the test stays quick).
+    for (const [i, name] of names.entries()) {
+      if (names.length > 100 && i % 25 !== 0) continue;
+      const { image } = await readImage(`${folder.path}/${name}`, { size: 64 });
+      assert.equal(Math.max(image.width, image.height), 64, name);
+      count++;
+    }
+  }
+  assert.ok(count > 50, `only ${count} photos found`);
+});
+
+test('size resizes while decoding (longer side, either orientation, enlarging too, alpha alike)', async () => {
+  await writeImage(scratch.path('wide.png'), smoothImage(90, 60));
+  const small = await readImage(scratch.path('wide.png'), { size: 30 });
+  assert.deepEqual([small.image.width, small.image.height], [30, 20]);
+  const whole = await readImage(scratch.path('wide.png'));
+  assert.ok(psnr(small.image, await resizeImage(whole.image, 30, 20)) > 30, 'close to resizing after decoding');
+  const large = await readImage(scratch.path('wide.png'), { size: 120 });
+  assert.deepEqual([large.image.width, large.image.height], [120, 80]);
+  const alpha = new Float32Array(90 * 60).fill(255).fill(0, 0, 90 * 30);
+  await writeImage(scratch.path('half-clear.png'), smoothImage(90, 60), { alpha });
+  const withAlpha = await readImage(scratch.path('half-clear.png'), { size: 30, keepAlpha: true });
+  assert.equal(withAlpha.alpha?.length, 30 * 20);
+  assert.ok(withAlpha.alpha![0] < 1 && withAlpha.alpha![30 * 20 - 1] > 254);
+  await assert.rejects(readImage(scratch.path('wide.png'), { size: 0 }), RangeError);
+  await assert.rejects(readImage(scratch.path('wide.png'), { size: 1.5 }), TypeError);
+});
+
+test('a 31 kB 16000x16000 PNG: refused from its header without size, decoded small with size', async () => {
+  const bomb = scratch.path('bomb.png');
+  await writeSolidPng(bomb, 16000, 16000);
+  const started = performance.now();
+  // Decoded whole it is 3 GiB of float pixels alone: over a 1 GiB budget (stylising adds the network's share).
+  await rejectsAbout(readImage(bomb, { maxMemory: 2 ** 30 }), bomb,
+    /^\S+: needs about 3\.\d GiB for 16000x16000 pixels, over the memory budget of 1 GiB; use --size to shrink it, or raise --max-memory$/);
+  assert.ok(performance.now() - started < 1000, 'refused from the header, without decoding');
+  const { image } = await readImage(bomb, { size: 256 });
+  assert.deepEqual([image.width, image.height], [256, 256]);
+  // The same file interlaced cannot be decoded in a stream, so even a small size costs a full decode.
+  const interlaced = scratch.path('bomb-interlaced.png');
+  await writeSolidPng(interlaced, 16000, 16000, { interlaced: true });
+  await rejectsAbout(readImage(interlaced, { size: 256, maxMemory: 128 * 2 ** 20 }), interlaced, /needs about \d+ MiB for 256x256 pixels, over the memory budget of 128 MiB/);
+  assert.deepEqual((await readImage(bomb, { size: 256, maxMemory: 128 * 2 ** 20 })).image.width, 256);
+});
+
+test("a caller's planned memory counts against the budget, with its advice", async () => {
+  const path = scratch.path('plan.png');
+  await writeImage(path, smoothImage(100, 50));
+  const plan = { bytesFor: (width: number, height: number) => width * height * 2 ** 20, advice: 'use --size or --tile' };
+  await rejectsAbout(readImage(path, { memory: plan }), path, /needs about 4\.9 GiB for 100x50 pixels, over the memory budget of 4 GiB; use --size or --tile$/);
+  assert.equal((await readImage(path, { memory: plan, size: 40 })).image.width, 40);
+  await rejectsAbout(readImage(path, { memory: plan, size: 65536 }), path, /needs about \d+ GiB for 65536x32768 pixels/);
+  await assert.rejects(readImage(path, { maxMemory: 0 }), RangeError);
 });
