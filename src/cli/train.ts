@@ -11,7 +11,7 @@ import { vggLayerNames, type VggDepth } from '../nets/vgg.js';
 import { openStyleModel } from '../style/model.js';
 import { lossPlotSvg } from '../style/loss-plot.js';
 import {
-  DISTILL_FEATURE_LAYER, TRAIN_CONTENT_LAYERS, TRAIN_DEFAULTS, TRAIN_STYLE_LAYERS, trainTransformer,
+  checkTrainingMemory, DISTILL_FEATURE_LAYER, TRAIN_CONTENT_LAYERS, TRAIN_DEFAULTS, TRAIN_STYLE_LAYERS, trainTransformer,
   type TrainOptions, type TrainProgress, type TrainStyle,
 } from '../style/train.js';
 import { loadCheckpoint, saveCheckpoint, type LossEntry, type TrainRecord, type TrainState } from '../style/train-checkpoint.js';
@@ -127,6 +127,8 @@ async function run(flags: TrainFlags): Promise<void> {
   });
   const batch = pick(optional(flags.batch, (t) => parseInteger('--batch', t, 1, 256)), saved.batch, TRAIN_DEFAULTS.batch);
   const size = pick(optional(flags.size, (t) => parseInteger('--size', t, 32, 4096)), saved.size, TRAIN_DEFAULTS.size);
+  if (size % 4 !== 0) throw new RangeError(`Expected a multiple of 4 for --size (the network halves it twice) but received ${size}`);
+  checkTrainingMemory(batch, size);
   const epochs = optional(flags.epochs, (t) => parseNumber('--epochs', t, 0.001, 100000));
   if (epochs !== undefined && flags.steps !== undefined) throw new TypeError('Expected --steps or --epochs, not both');
   const steps = epochs !== undefined
@@ -173,10 +175,20 @@ async function run(flags: TrainFlags): Promise<void> {
       vgg = await loadVggWeights(resolved.path, { depth: depth as VggDepth, lastTap: deepestLayer(depth as VggDepth, taps) });
     }
 
-    await mkdir(dir, { recursive: true });
+    // The training folder and its log appear with the first step: a run refused before it (a
+    // checkpoint of another setup, no readable photo) leaves the store as it was.
     const logPath = join(dir, 'log.jsonl');
-    if (resume) await writeFile(logPath, resume.history.map((e) => JSON.stringify(e)).join('\n') + (resume.history.length ? '\n' : ''));
-    else await writeFile(logPath, '');
+    let log: Promise<void> | undefined;
+    const appendLog = (line: string): void => {
+      log = (log ?? (async () => {
+        await mkdir(dir, { recursive: true });
+        await writeFile(logPath, resume?.history.map((e) => `${JSON.stringify(e)}\n`).join('') ?? '');
+      })()).then(() => appendFile(logPath, line));
+      log.catch(() => { /* awaited after training */ });
+    };
+    // Files skipped before the first step are reported with it: if no photo is readable, the one
+    // error line says so instead.
+    let skipped: string[] | undefined = [];
     const bar = createProgressBar('train', 'steps', { enabled: !json && process.stderr.isTTY });
     const writeLossPlot = async (history: readonly LossEntry[]): Promise<void> => {
       const keys = ['loss', ...Object.keys(history.at(-1)?.terms ?? {})];
@@ -205,11 +217,17 @@ async function run(flags: TrainFlags): Promise<void> {
       checkpointEvery: pick(optional(flags.checkpointEvery, (t) => parseInteger('--checkpoint-every', t, 1)), undefined, TRAIN_DEFAULTS.checkpointEvery),
       previewEvery: pick(optional(flags.previewEvery, (t) => parseInteger('--preview-every', t, 1)), undefined, TRAIN_DEFAULTS.previewEvery),
       previewPhotos,
-      onSkip: (file, reason) => { if (!json) bar.log(`skipped ${file}: ${reason}`); },
+      onSkip: (file, reason) => {
+        if (json) return;
+        if (skipped) skipped.push(`skipped ${file}: ${reason}`);
+        else bar.log(`skipped ${file}: ${reason}`);
+      },
       onProgress: (p) => {
+        for (const line of skipped ?? []) bar.log(line);
+        skipped = undefined;
         bar.update(p.step, p.steps, formatTerms(p));
         const entry = { step: p.step, loss: p.loss, terms: p.terms, imagesPerSecond: p.imagesPerSecond, dataWaitMs: p.dataWaitMs, stepMs: p.stepMs };
-        void appendFile(logPath, `${JSON.stringify(entry)}\n`);
+        appendLog(`${JSON.stringify(entry)}\n`);
         if (json) process.stdout.write(`${JSON.stringify({ event: 'step', ...entry, steps: p.steps, etaSeconds: p.etaSeconds })}\n`);
       },
       onCheckpoint: async (state: TrainState) => {
@@ -223,6 +241,7 @@ async function run(flags: TrainFlags): Promise<void> {
       },
     };
     const result = await trainTransformer(options);
+    await log;
     bar.done();
     const last = result.state.history.at(-1);
     const summary = {
@@ -230,7 +249,10 @@ async function run(flags: TrainFlags): Promise<void> {
       finalLoss: last ? { loss: last.loss, ...last.terms } : null, interrupted: result.aborted, trainingDir: dir,
     };
     if (result.aborted) {
-      report(json, summary, `Stopped at step ${result.state.step}/${steps}; checkpoint saved in ${dir}. Continue with: pastiche train --resume ${name}`);
+      const checkpointed = result.state.step > (resume?.step ?? 0);
+      report(json, summary, checkpointed
+        ? `Stopped at step ${result.state.step}/${steps}; checkpoint saved in ${dir}. Continue with: pastiche train --resume ${name}`
+        : `Stopped before step ${result.state.step + 1}; nothing new was saved`);
       process.exitCode = 130;
       return;
     }

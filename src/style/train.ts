@@ -129,6 +129,18 @@ export function estimateTrainingBytes(batch: number, size: number): number {
   return FIXED_BYTES + BYTES_PER_TRAINING_PIXEL * batch * size * size;
 }
 
+/**
+ * Refuses a batch × size whose estimated peak (`estimateTrainingBytes`) exceeds `budget`: checked
+ * before anything is read, so a run that cannot fit fails at once rather than hours in.
+ * @throws RangeError stating the estimate and the budget.
+ */
+export function checkTrainingMemory(batch: number, size: number, budget = 0.85 * totalmem()): void {
+  const needed = estimateTrainingBytes(batch, size);
+  if (needed > budget) {
+    throw new RangeError(`Training at batch ${batch} and ${size}x${size} needs about ${gib(needed)} of memory but the budget is ${gib(budget)}; lower --batch or --size`);
+  }
+}
+
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 const sha256 = (data: Float32Array): string => createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
 
@@ -195,11 +207,7 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
   const learningRate = options.learningRate ?? TRAIN_DEFAULTS.learningRate;
   const seed = options.seed ?? TRAIN_DEFAULTS.seed;
   const runtime = options.runtime ?? {};
-  const budget = options.memoryBudget ?? 0.85 * totalmem();
-  const needed = estimateTrainingBytes(batch, size);
-  if (needed > budget) {
-    throw new RangeError(`Training at batch ${batch} and ${size}x${size} needs about ${gib(needed)} of memory but the budget is ${gib(budget)}; lower --batch or --size`);
-  }
+  checkTrainingMemory(batch, size, options.memoryBudget);
 
   const styleLayers = options.styleLayers ?? TRAIN_STYLE_LAYERS;
   const loss: TrainingLoss = options.styles
@@ -261,7 +269,9 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
   const secondsBefore = resume?.seconds ?? 0;
   const started = performance.now();
   const stateNow = (adam: Adam): TrainState => ({
-    record, step, imagesSeen, order: loader.order(), seconds: secondsBefore + (performance.now() - started) / 1000, history,
+    record, step, imagesSeen, order: loader.order(), seconds: secondsBefore + (performance.now() - started) / 1000,
+    // A snapshot: a caller may keep the state while the run goes on.
+    history: [...history],
     params: paramsOf(flat),
     adam: { m: new Map([...offsets.keys()].map((n) => [n, view(adam.m, n).slice()])), v: new Map([...offsets.keys()].map((n) => [n, view(adam.v, n).slice()])), step: adam.iteration },
   });

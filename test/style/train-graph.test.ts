@@ -14,30 +14,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/graph/index.js';
 import { COMPACT, LENGSTROM, PYTORCH_EXAMPLES, initTransformerParams, transformerParamShapes, type TransformerConfig } from '../../src/nets/transformer.js';
-import { vggParamShapes } from '../../src/nets/vgg.js';
-import type { VggWeights } from '../../src/style/gatys-graphs.js';
 import { gradName, lossTermNames, termName, trainingGraph, type TrainingLoss } from '../../src/style/train-graph.js';
 import { evaluate64 } from '../helpers/eval64.js';
 import { randomData, randomTensor, rng } from '../helpers/random.js';
 import { runGraph } from '../helpers/run-graph.js';
+import { randomVgg } from '../helpers/train.js';
 
 const SIZE = 8;
 const BATCH = 2;
 
 const tiny = (base: TransformerConfig): TransformerConfig => ({ ...base, widths: [2, 3, 4], residualBlocks: 1, outerKernel: 3 });
-
-function heVgg(lastTap: string): VggWeights {
-  const params = new Map<string, Tensor>();
-  const next = rng(7);
-  for (const [name, shape] of vggParamShapes(19, lastTap)) {
-    const fanIn = shape.length === 4 ? shape[1] * shape[2] * shape[3] : 0;
-    const bound = fanIn > 0 ? Math.sqrt(6 / fanIn) : 0.05;
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = bound * (2 * next() - 1);
-    params.set(name, { data, shape });
-  }
-  return { params, depth: 19, preprocessing: 'caffe' };
-}
 
 /**
  * Parameters with every entry perturbed, so norms and biases are not at their identity start. A
@@ -61,7 +47,7 @@ interface Case {
   readonly loss: TrainingLoss;
 }
 
-const vgg = heVgg('relu2_1');
+const vgg = randomVgg('relu2_1');
 const perceptual: TrainingLoss = {
   kind: 'perceptual', vgg, contentLayers: ['relu1_2'], styleLayers: ['relu1_1', 'relu2_1'], styleLayerWeights: [1, 0.5],
   styleBlend: [0.7, 0.3], contentWeight: 1e-2, styleWeight: 1e-3, tvWeight: 1e-2,
