@@ -165,17 +165,25 @@ export interface WriteImageOptions {
 }
 
 /**
+ * Why `path` cannot be written as an image, from its extension (case-insensitive), or undefined
+ * when it can: 'no extension to choose the format by (expected one of .jpg, …)' or
+ * "pastiche cannot write '.gif' files (expected one of .jpg, …)".
+ */
+export function outputFormatProblem(path: string): string | undefined {
+  const ext = extname(path).toLowerCase();
+  if (ext in OUTPUT_FORMATS) return undefined;
+  const expected = `(expected one of ${WRITABLE_IMAGE_EXTENSIONS.join(', ')})`;
+  return ext === '' ? `no extension to choose the format by ${expected}` : `pastiche cannot write '${ext}' files ${expected}`;
+}
+
+/**
  * The format {@link writeImage} would use for `path`, from its extension (case-insensitive).
  * @throws {RangeError} naming the extension and the supported ones.
  */
 export function outputFormatFor(path: string): OutputFormat {
-  const ext = extname(path).toLowerCase();
-  const format = (OUTPUT_FORMATS as Record<string, OutputFormat | undefined>)[ext];
-  if (format === undefined) {
-    const found = ext === '' ? 'no extension' : `extension '${ext}'`;
-    throw new RangeError(`Cannot write ${path}: ${found} is not a supported output format (expected one of ${WRITABLE_IMAGE_EXTENSIONS.join(', ')})`);
-  }
-  return format;
+  const problem = outputFormatProblem(path);
+  if (problem !== undefined) throw new RangeError(`Cannot write ${path}: ${problem}`);
+  return OUTPUT_FORMATS[extname(path).toLowerCase() as keyof typeof OUTPUT_FORMATS];
 }
 
 /**

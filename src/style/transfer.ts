@@ -3,9 +3,12 @@
  * for an image, a folder of images or a video, with the controls per-style networks lack —
  * strength, colour preservation — and tiling for images too large to run whole.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
-import { readImage, writeImage, isSupportedImagePath } from '../image/codec.js';
+import { readImage, writeImage, WRITABLE_IMAGE_EXTENSIONS } from '../image/codec.js';
+import { checkMemory, memoryBudget } from '../image/budget.js';
+import { listFolderImages } from '../image/folder.js';
+import { checkOutputFolder, modelTag, outputExtension, resolveImageOutput } from '../image/output.js';
 import { preserveLuminance, matchHistograms, blendImages } from '../image/color.js';
 import { reflectPad, reflectPadTo, cropImage } from '../image/pad.js';
 import { toRgbImage, toInterleaved } from '../image/pixels.js';
@@ -14,8 +17,7 @@ import { autoTileSize } from '../image/tiles.js';
 import { stylizeTiled } from './tiled.js';
 import type { RgbImage } from '../image/types.js';
 import { processVideo, probeVideo, type VideoProgress } from '../video/index.js';
-import { throwIfAborted, messageOf } from '../util/errors.js';
-import { ensureWritableDir } from '../util/atomic.js';
+import { AbortError, FileError, throwIfAborted, messageOf } from '../util/errors.js';
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
@@ -50,6 +52,11 @@ export interface StylizeOptions {
   readonly strength?: number;
   /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
   readonly preserveColors?: ColorMode;
+  /**
+   * Memory budget in bytes for one image (default 4 GiB): the estimate for its size after `size`
+   * ({@link estimateStylizeMemory}) is checked from the file's header, before decoding.
+   */
+  readonly maxMemory?: number;
   readonly signal?: AbortSignal;
   /** Called after each tile run of a tiled image (one pass per instance norm, then the output). */
   readonly onTile?: (done: number, total: number) => void;
@@ -70,6 +77,45 @@ export function checkStylizeOptions(options: StylizeOptions): void {
   if (options.margin !== undefined) expectInteger('margin', options.margin, 0, 1024);
   if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
   if (options.preserveColors !== undefined) expectOneOf('preserveColors', options.preserveColors, COLOR_MODES);
+  memoryBudget(options.maxMemory);
+}
+
+// Measured peak RSS of stylising with la_muse (Johnson et al.'s network, the largest in the store)
+// at 0.07-4 MP untiled: 395-565 bytes per pixel over the loaded program, the fixed part showing at
+// small sizes; with 256 px tiles at 1 MP, ~150 per pixel of the image. The estimate rounds up.
+/** Node, sharp, onnxruntime and a loaded model (measured 165-250 MiB). */
+const PROGRAM_BYTES = 256 * 2 ** 20;
+/** Whole-image float copies (content, margin, padding, output, crops, blends, tile sums) and the 8-bit output. */
+const IMAGE_BYTES_PER_PIXEL = 160;
+/** onnxruntime's activations and arena, per pixel of what one network run sees (the image, or a tile). */
+const NETWORK_BYTES_PER_PIXEL = 360;
+
+/**
+ * About how many bytes stylising a `width` x `height` image (the size it runs at, after `size`)
+ * holds at its peak, the program included: what {@link StylizeOptions.maxMemory} is checked
+ * against. Tiling caps the network's share at one tile.
+ *
+ * @example estimateStylizeMemory(4000, 3000) / 2 ** 30; // ~2.4 (GiB, in 1024 px tiles)
+ * @throws {TypeError} / {RangeError} for sizes that are not integers >= 1 or invalid options.
+ */
+export function estimateStylizeMemory(width: number, height: number, options: Pick<StylizeOptions, 'tile' | 'margin'> = {}): number {
+  expectInteger('width', width, 1);
+  expectInteger('height', height, 1);
+  checkStylizeOptions(options);
+  const margin = options.margin ?? DEFAULT_MARGIN;
+  const paddedWidth = width + 2 * margin;
+  const paddedHeight = height + 2 * margin;
+  const tile = tileSide(paddedWidth, paddedHeight, options);
+  const networkPixels = tile === null ? paddedWidth * paddedHeight : Math.min(paddedWidth, tile) * Math.min(paddedHeight, tile);
+  return PROGRAM_BYTES + IMAGE_BYTES_PER_PIXEL * paddedWidth * paddedHeight + NETWORK_BYTES_PER_PIXEL * networkPixels;
+}
+
+/** What readImage counts for the network besides decoding (it counts the decoded image itself). */
+function stylizePlan(options: StylizeOptions): { bytesFor: (width: number, height: number) => number; advice: string } {
+  return {
+    bytesFor: (width, height) => estimateStylizeMemory(width, height, options),
+    advice: 'use --size or --tile to lower it, or raise --max-memory',
+  };
 }
 
 /** One network pass: reflection-pad to a multiple of 4 (the network's down/up-sampling) and crop back. */
@@ -88,9 +134,13 @@ async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage>
 }
 
 function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
+  return tileSide(image.width, image.height, options);
+}
+
+function tileSide(width: number, height: number, options: Pick<StylizeOptions, 'tile'>): number | null {
   const tile = options.tile ?? 'auto';
-  if (tile === 'auto') return autoTileSize(image.width, image.height, AUTO_TILE_PIXELS) === null ? null : AUTO_TILE_SIDE;
-  if (tile === 0 || (image.width <= tile && image.height <= tile)) return null;
+  if (tile === 'auto') return autoTileSize(width, height, AUTO_TILE_PIXELS) === null ? null : AUTO_TILE_SIDE;
+  if (tile === 0 || (width <= tile && height <= tile)) return null;
   return tile;
 }
 
@@ -131,28 +181,35 @@ export async function stylizeImage(style: StyleModel, content: RgbImage, options
 }
 
 /**
- * Stylises an image file into another; alpha is kept for formats that have it. An existing
- * `output` is replaced atomically at the end, and only if the run succeeds.
- * @throws FileError naming `output` when it is `input` (same file by device and inode: symlinks and
- *   hard links too) or cannot be written, both before any work; FileError naming `input` when it
- *   cannot be read; RangeError/TypeError for invalid options.
+ * Stylises an image file into another; alpha is kept for formats that have it. The output goes
+ * through the output door ({@link resolveImageOutput}) before any work: an existing folder or a
+ * path ending in '/' receives `<input stem>-<model><ext>`, a GIF input gives a PNG. The input is
+ * read through the image door: header first, the memory estimate against `maxMemory`, resized
+ * while decoding when `size` is given. An existing output is replaced atomically at the end, and
+ * only if the run succeeds; folders it needs are made then, and removed again if writing fails.
+ *
+ * @example const { output } = await stylizeFile(style, 'photo.gif', 'out/', { size: 1024 }); // out/photo-la_muse.png
+ * @throws FileError naming the output when it is the input (same file by device and inode: symlinks
+ *   and hard links too), has no format pastiche writes, or cannot be written — all before any
+ *   work; FileError naming `input` when it cannot be read, is damaged, or needs more memory than
+ *   the budget (with the estimate); RangeError/TypeError for invalid options.
  */
-export async function stylizeFile(style: StyleModel, input: string, output: string, options: StylizeOptions = {}): Promise<{ width: number; height: number }> {
+export async function stylizeFile(
+  style: StyleModel, input: string, output: string | undefined, options: StylizeOptions = {},
+): Promise<{ width: number; height: number; output: string }> {
   checkStylizeOptions(options);
-  // Fail before the work, not after it, when the output is the input or cannot be written.
-  await refuseOverwritingInputs([{ input, output }]);
-  await ensureWritableDir(output);
-  const { image, alpha } = await readImage(input, { keepAlpha: true });
-  const out = await stylizeImage(style, image, options);
-  let outAlpha = alpha;
-  if (alpha && (out.width !== image.width || out.height !== image.height)) {
-    // Resize the alpha plane with the same filter, carried as a grey image.
-    const grey = new Float32Array(alpha.length * 3);
-    grey.set(alpha, 0); grey.set(alpha, alpha.length); grey.set(alpha, 2 * alpha.length);
-    outAlpha = (await resizeImage({ data: grey, width: image.width, height: image.height }, out.width, out.height)).data.subarray(0, out.width * out.height);
-  }
+  const target = await resolveImageOutput(input, output, modelTag(style.label));
+  const size = await stylizeResolved(style, input, target, options);
+  return { ...size, output: target };
+}
+
+/** {@link stylizeFile} once the output is decided and checked. */
+async function stylizeResolved(style: StyleModel, input: string, output: string, options: StylizeOptions): Promise<{ width: number; height: number }> {
+  // Resized while decoding, alpha alike, so `size` is done here and not again in stylizeImage.
+  const { image, alpha } = await readImage(input, { keepAlpha: true, size: options.size, maxMemory: options.maxMemory, memory: stylizePlan(options) });
+  const out = await stylizeImage(style, image, { ...options, size: undefined });
   throwIfAborted(options.signal);
-  await writeImage(output, out, { alpha: outAlpha });
+  await writeImage(output, out, { alpha });
   return { width: out.width, height: out.height };
 }
 
@@ -168,45 +225,45 @@ export interface FolderResult {
   readonly failed: { input: string; error: string }[];
 }
 
-async function walk(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const files: string[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await walk(path)));
-    else if (entry.isFile() && isSupportedImagePath(path)) files.push(path);
-  }
-  return files;
-}
-
 /**
- * Stylises every image under `inputDir` (recursively) into `outputDir`, mirroring the tree.
- * Unreadable files are skipped and reported, not fatal. `format` ('.png' …) overrides extensions.
- * @throws FileError, before any image is processed, when an output would be one of the inputs or
- *   two inputs would write the same output (`a.jpg` and `a.png` with `format: '.webp'`).
+ * Stylises every image under `inputDir` (recursively) into `outputDir`, mirroring the tree. Files
+ * that cannot be read, and symbolic links (not followed), are skipped and reported in `failed`
+ * with the reason, not fatal. `format` ('.png' …) overrides extensions; without it each image
+ * keeps its own, except those pastiche cannot write (GIF), which become PNG. Folders are made only
+ * for images written, so a run in which every image fails leaves no output folder.
+ *
+ * @throws FileError, before any image is processed, when `inputDir` has no images, `outputDir`
+ *   is a file or cannot be written, an output would be one of the inputs or two inputs would
+ *   write the same output (`a.jpg` and `a.png` with `format: '.webp'`).
+ * @throws AbortError when `signal` fires; its `kept` lists the images finished before, which stay.
  */
 export async function stylizeFolder(
   style: StyleModel, inputDir: string, outputDir: string,
   options: StylizeOptions & { format?: string; onProgress?: (p: FolderProgress) => void } = {},
 ): Promise<FolderResult> {
   checkStylizeOptions(options);
-  const plan = (await walk(inputDir)).map((input) => {
-    const rel = relative(inputDir, input);
-    return { input, output: join(outputDir, options.format ? rel.slice(0, rel.length - extname(rel).length) + options.format : rel) };
+  if (options.format !== undefined) expectOneOf('format', options.format.toLowerCase(), WRITABLE_IMAGE_EXTENSIONS);
+  await checkOutputFolder(outputDir);
+  const plan = (await listFolderImages(inputDir)).map((entry) => {
+    const rel = relative(inputDir, entry.input);
+    const stem = rel.slice(0, rel.length - extname(rel).length);
+    return { ...entry, output: join(outputDir, stem + (options.format ?? outputExtension(rel))) };
   });
   // All or nothing: a folder that would write over one of its own images is refused whole.
-  await refuseOverwritingInputs(plan);
+  await refuseOverwritingInputs(plan.filter((p) => p.skip === undefined));
   const result: FolderResult = { written: [], failed: [] };
-  for (const [i, { input, output }] of plan.entries()) {
-    throwIfAborted(options.signal);
+  for (const [i, { input, output, skip }] of plan.entries()) {
+    const progress = { done: i + 1, total: plan.length, file: input };
     try {
-      await stylizeFile(style, input, output, options);
+      throwIfAborted(options.signal);
+      if (skip !== undefined) throw new FileError(input, skip);
+      await stylizeResolved(style, input, output, options);
       result.written.push({ input, output });
-      options.onProgress?.({ done: i + 1, total: plan.length, file: input });
+      options.onProgress?.(progress);
     } catch (error) {
-      if (options.signal?.aborted) throw error;
+      if (options.signal?.aborted) throw new AbortError(undefined, result.written.map((w) => w.output));
       result.failed.push({ input, error: messageOf(error) });
-      options.onProgress?.({ done: i + 1, total: plan.length, file: input, error: messageOf(error) });
+      options.onProgress?.({ ...progress, error: messageOf(error) });
     }
   }
   return result;
@@ -220,7 +277,8 @@ export async function isDirectory(path: string): Promise<boolean> {
 /**
  * Stylises a video frame by frame: same frame rate and frame count, audio copied, next frame
  * decoded while the current one runs. Nothing is left at `output` if it fails or is aborted.
- * @throws FileError naming `output` when it is `input` (see {@link processVideo}), before any work.
+ * @throws FileError naming `output` when it is `input` (see {@link processVideo}), or naming `input`
+ *   when one frame at the size it runs would need more than `maxMemory` — both before any work.
  */
 export async function stylizeVideo(
   style: StyleModel, input: string, output: string,
@@ -229,6 +287,8 @@ export async function stylizeVideo(
   checkStylizeOptions(options);
   const info = await probeVideo(input);
   const size = options.size !== undefined ? fitLongerSide(info.width, info.height, options.size) : { width: info.width, height: info.height };
+  // ffmpeg scales while decoding; one frame at a time is what the budget has to hold.
+  checkMemory(input, estimateStylizeMemory(size.width, size.height, options), memoryBudget(options.maxMemory), size.width, size.height, stylizePlan(options).advice);
   const frameOptions = { ...options, size: undefined };
   return processVideo({
     input, output, signal: options.signal, onProgress: options.onProgress, crf: options.crf as never,

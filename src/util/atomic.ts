@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile, access, constants } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { mkdir, rename, rm, rmdir, stat, writeFile, access, constants } from 'node:fs/promises';
+import { basename, dirname, extname, join, relative } from 'node:path';
 import { FileError, messageOf } from './errors.js';
 
 /**
@@ -25,11 +25,63 @@ export async function ensureWritableDir(target: string): Promise<void> {
 }
 
 /**
- * Runs `write` against a temporary path and renames it to `target` only if it succeeds;
- * on failure (or cancellation) the temporary file is removed and `target` is untouched.
+ * Checks, creating nothing, that `target` could be written: the nearest existing folder on its
+ * path is a folder and writable (missing folders below it are made when the file is written).
+ * For checks before the work; a run that fails then leaves no empty folders behind.
+ *
+ * @throws {FileError} naming `target`: 'cannot write here: <path> is a file, not a folder', or
+ *   'cannot write here: <folder> is not writable (EACCES)'.
+ */
+export async function checkWritableDir(target: string): Promise<void> {
+  let dir = dirname(target);
+  for (;;) {
+    const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null; // a file further up is reported below
+      throw new FileError(target, `cannot write here: ${dir} cannot be read (${error.code ?? messageOf(error)})`, { cause: error });
+    });
+    if (info !== null) {
+      if (!info.isDirectory()) throw new FileError(target, `cannot write here: ${dir} is a file, not a folder`);
+      break;
+    }
+    if (dirname(dir) === dir) break;
+    dir = dirname(dir);
+  }
+  try {
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new FileError(target, `cannot write here: ${dir} is not writable (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`, { cause: error });
+  }
+}
+
+/**
+ * Makes `target`'s missing parent folders; returns a function that removes those it made (the
+ * deepest first, each only if still empty), for a write that failed.
+ */
+async function makeParents(target: string): Promise<() => Promise<void>> {
+  const dir = dirname(target);
+  let first: string | undefined;
+  try {
+    first = await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new FileError(target, `cannot write here (${messageOf(error)})`, { cause: error });
+  }
+  return async () => {
+    if (first === undefined) return;
+    const made = relative(first, dir).split(/[\\/]/).filter(Boolean);
+    for (let i = made.length; i >= 0; i--) {
+      await rmdir(join(first, ...made.slice(0, i))).catch(() => undefined); // not empty: another file is there
+    }
+  };
+}
+
+/**
+ * Runs `write` against a temporary path and renames it to `target` only if it succeeds; missing
+ * folders are made first. On failure (or cancellation) the temporary file and the folders this
+ * call made are removed and `target` is untouched.
  */
 export async function writeAtomically<T>(target: string, write: (tempPath: string) => Promise<T>): Promise<T> {
-  await ensureWritableDir(target);
+  const removeMadeFolders = await makeParents(target);
   const temp = tempPathFor(target);
   try {
     const result = await write(temp);
@@ -37,6 +89,7 @@ export async function writeAtomically<T>(target: string, write: (tempPath: strin
     return result;
   } catch (error) {
     await rm(temp, { force: true });
+    await removeMadeFolders();
     throw error;
   }
 }

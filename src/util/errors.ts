@@ -8,7 +8,11 @@ export class FileError extends Error {
 
 /** Raised when an operation is cancelled through an AbortSignal. */
 export class AbortError extends Error {
-  constructor(message = 'The operation was aborted') {
+  /**
+   * @param kept files finished before the cancellation and left in place (a folder run keeps the
+   *   images it completed); empty when nothing was written.
+   */
+  constructor(message = 'The operation was aborted', readonly kept: readonly string[] = []) {
     super(message);
     this.name = 'AbortError';
   }
