@@ -1,17 +1,19 @@
 /**
  * `npm run bench`: pastiche's performance figures on this machine, each next to a peer run in the
- * same process. Heavy: minutes, not seconds. Sections: inference, video, memory, gatys.
- * Usage: npm run bench [-- --only inference,video,memory,gatys] [--threads N]
+ * same process. Heavy: minutes, not seconds. Sections: inference, video, memory, gatys, train.
+ * Usage: npm run bench [-- --only inference,video,memory,gatys,train] [--threads N] [--torch-vgg16]
+ * (--torch-vgg16: train's PyTorch peer also times pytorch/examples' own VGG16 loss, about a minute more)
  */
 import { benchTransformer } from './transformer.js';
 import { benchVideo } from './video.js';
 import { benchMemory } from './memory.js';
 import { benchGatys } from './gatys.js';
+import { benchTrain } from './train.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory', 'gatys'];
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory', 'gatys', 'train'];
 const threads = args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : 2;
 const data = sharedDataDir();
 if (!data) {
@@ -23,3 +25,4 @@ if (only.includes('inference')) await benchTransformer(data, threads);
 if (only.includes('video')) await benchVideo(data, threads);
 if (only.includes('memory')) await benchMemory(data);
 if (only.includes('gatys')) await benchGatys(data, threads);
+if (only.includes('train')) await benchTrain(data, threads, { torchVgg16: args.includes('--torch-vgg16') });

@@ -1,5 +1,6 @@
 /** Shared benchmark helpers: timing, machine description, table output, the TF.js-wasm peer. */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { tf } from '../test/helpers/tf-reference.js';
 
@@ -22,9 +23,19 @@ export async function time(fn: () => Promise<unknown> | unknown, runs = 7, warmu
   return { medianMs: times[Math.floor(runs / 2)], bestMs: times[0], runs };
 }
 
+/** CPU model and family (DESIGN.md's figures differ by family: 6 Intel, 25 Zen 4), cores, memory, Node and onnxruntime-node versions. */
 export function machine(): string {
   const cpu = cpus();
-  return `${cpu[0]?.model ?? 'unknown CPU'} · ${cpu.length} logical cores · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version}`;
+  let family = '';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(info)?.[1];
+    family = ` (cpu family ${field('cpu family') ?? '?'}, model ${field('model') ?? '?'})`;
+  } catch {
+    // not Linux
+  }
+  const ort = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+  return `${cpu[0]?.model ?? 'unknown CPU'}${family} · ${cpu.length} logical cores · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · onnxruntime-node ${ort}`;
 }
 
 export function table(headers: string[], rows: (string | number)[][]): string {
