@@ -1,6 +1,6 @@
 /** The `pastiche` command line: one file per command, this one only wires them up. */
 import { Command, CommanderError } from 'commander';
-import { messageOf } from '../util/errors.js';
+import { AbortError, messageOf } from '../util/errors.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
 import { stylizeCommand } from './stylize.js';
@@ -34,7 +34,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof Error && error.name === 'AbortError') {
-      process.stderr.write('pastiche: interrupted; nothing was written\n');
+      // A folder run keeps the images it finished, and its AbortError says so.
+      const kept = error instanceof AbortError && error.kept.length > 0;
+      process.stderr.write(`pastiche: ${kept ? error.message : 'interrupted; nothing was written'}\n`);
       return 130;
     }
     process.stderr.write(`pastiche: ${messageOf(error)}\n`);

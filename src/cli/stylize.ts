@@ -5,7 +5,9 @@ import { stat } from 'node:fs/promises';
 import { openStyleModel } from '../style/model.js';
 import { COLOR_MODES, checkTile, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
 import { WRITABLE_IMAGE_EXTENSIONS } from '../image/codec.js';
-import { FileError } from '../util/errors.js';
+import { DEFAULT_MAX_MEMORY } from '../image/budget.js';
+import { modelTag, resolveImageOutput } from '../image/output.js';
+import { AbortError, FileError } from '../util/errors.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { addRuntimeOptions, interruptSignal, report, runtimeOptions } from './common.js';
 import { createProgressBar } from './progress.js';
@@ -21,6 +23,7 @@ interface StylizeFlags {
   margin?: string;
   strength?: string;
   preserveColors?: (typeof COLOR_MODES)[number];
+  maxMemory?: string;
   format?: string;
   crf?: string;
   threads?: string;
@@ -28,12 +31,14 @@ interface StylizeFlags {
   json?: boolean;
 }
 
-function defaultOutput(input: string, model: string, kind: 'image' | 'folder' | 'video'): string {
-  const tag = basename(model, extname(model)).replace(/[^\w.-]/g, '_');
+/** Default outputs for folders and videos; an image's goes through the output door (resolveImageOutput). */
+function defaultOutput(input: string, model: string, kind: 'folder' | 'video'): string {
+  const tag = modelTag(model);
   if (kind === 'folder') return `${input.replace(/[/\\]+$/, '')}-${tag}`;
-  const ext = extname(input);
-  return join(dirname(input), `${basename(input, ext)}-${tag}${kind === 'video' ? '.mp4' : ext}`);
+  return join(dirname(input), `${basename(input, extname(input))}-${tag}.mp4`);
 }
+
+const GiB = 2 ** 30;
 
 function stylizeOptions(flags: StylizeFlags): StylizeOptions {
   return {
@@ -43,7 +48,15 @@ function stylizeOptions(flags: StylizeFlags): StylizeOptions {
     margin: flags.margin === undefined ? undefined : parseInteger('--margin', flags.margin, 0, 1024),
     strength: flags.strength === undefined ? undefined : parseNumber('--strength', flags.strength, 0, 1),
     preserveColors: flags.preserveColors,
+    maxMemory: flags.maxMemory === undefined ? undefined : Math.round(parseNumber('--max-memory', flags.maxMemory, 0.0001) * GiB),
   };
+}
+
+/** "interrupted; 3 finished images kept in out, the rest not written", for main's last line. */
+function interruptedFolder(error: AbortError, output: string): AbortError {
+  const n = error.kept.length;
+  if (n === 0) return error;
+  return new AbortError(`interrupted; ${n} finished image${n === 1 ? '' : 's'} kept in ${output}, the rest not written`, error.kept);
 }
 
 async function run(input: string, flags: StylizeFlags): Promise<void> {
@@ -56,7 +69,8 @@ async function run(input: string, flags: StylizeFlags): Promise<void> {
     throw new RangeError(`Expected one of ${WRITABLE_IMAGE_EXTENSIONS.join(', ')} for --format but received '${flags.format}'`);
   }
   const crf = flags.crf === undefined ? undefined : parseInteger('--crf', flags.crf, 0, 51);
-  const output = flags.output ?? defaultOutput(input, flags.model, kind);
+  // An image's output is decided and checked here, before the model is even loaded.
+  const output = kind === 'image' ? await resolveImageOutput(input, flags.output, modelTag(flags.model)) : flags.output ?? defaultOutput(input, flags.model, kind);
   const style = await openStyleModel(flags.model, runtimeOptions(flags));
   const { signal, dispose } = interruptSignal();
   const json = Boolean(flags.json);
@@ -64,24 +78,26 @@ async function run(input: string, flags: StylizeFlags): Promise<void> {
   try {
     if (kind === 'image') {
       const bar = createProgressBar('tiles', 'tiles', { enabled: !json && process.stderr.isTTY });
-      const size = await stylizeFile(style, input, output, { ...options, signal, onTile: (d, t) => bar.update(d, t) });
+      const result = await stylizeFile(style, input, output, { ...options, signal, onTile: (d, t) => bar.update(d, t) });
       bar.done();
       const seconds = (performance.now() - started) / 1000;
-      report(json, { input, output, ...size, seconds }, `${output} (${size.width}x${size.height}, ${seconds.toFixed(2)} s)`);
+      report(json, { input, ...result, seconds }, `${result.output} (${result.width}x${result.height}, ${seconds.toFixed(2)} s)`);
     } else if (kind === 'folder') {
       const bar = createProgressBar('images', 'img', { enabled: !json && process.stderr.isTTY });
       const result = await stylizeFolder(style, input, output, {
         ...options, format, signal,
         onProgress: (p) => {
+          // Each skip is printed once, as it happens; the summary only counts them.
           if (p.error && !json) bar.log(`skipped ${p.error}`);
           bar.update(p.done, p.total, basename(p.file));
         },
+      }).catch((error: unknown) => {
+        throw error instanceof AbortError ? interruptedFolder(error, output) : error;
       });
       bar.done();
       const seconds = (performance.now() - started) / 1000;
       report(json, { input, output, ...result, seconds },
-        `${output}: ${result.written.length} written, ${result.failed.length} skipped (${seconds.toFixed(1)} s)` +
-        result.failed.map((f) => `\n  skipped ${f.error}`).join(''));
+        `${output}: ${result.written.length} written, ${result.failed.length} skipped (${seconds.toFixed(1)} s)`);
       if (result.failed.length > 0) process.exitCode = 1;
     } else {
       const bar = createProgressBar('frames', 'frames', { enabled: !json && process.stderr.isTTY });
@@ -98,16 +114,17 @@ async function run(input: string, flags: StylizeFlags): Promise<void> {
 export function stylizeCommand(): Command {
   const command = new Command('stylize')
     .description('Repaint an image, every image in a folder, or a video with a trained style model (one network pass per image or frame)')
-    .argument('<input>', 'an image (JPEG, PNG, WebP, AVIF, TIFF), a folder of images (recursive), or a video (mp4, mov, mkv, webm, avi)')
+    .argument('<input>', "an image (JPEG, PNG, WebP, AVIF, TIFF, GIF), a folder of images (recursive; links inside are not followed), or a video (mp4, mov, mkv, webm, avi)")
     .requiredOption('-m, --model <model>', 'a model store name (see `pastiche models list`), an .onnx file, or a checkpoint folder')
-    .option('-o, --output <path>', 'output file or folder (default: beside the input, named <input>-<model>)')
-    .option('--size <pixels>', 'resize so the longer side has this many pixels (default: keep the size)')
+    .option('-o, --output <path>', 'output file, or a folder to write <input>-<model>.<ext> into (default: beside the input, named <input>-<model>; a GIF gives a PNG)')
+    .option('--size <pixels>', 'resize so the longer side has this many pixels, while decoding (default: keep the size)')
+    .option('--max-memory <GiB>', `memory budget for one image, checked from its header before decoding (default: ${DEFAULT_MAX_MEMORY / GiB})`)
     .option('--strength <0..1>', 'how much style: 0 returns the content, 1 the full network output (default: 1)')
     .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance (style on brightness only) or histogram (match each channel's histogram to the content) (default: off)").choices([...COLOR_MODES]))
     .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 32)')
     .option('--tile <pixels|auto>', 'run large images in overlapping tiles of this size; 0 never tiles (default: auto, above ~4 MP)')
     .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 128)')
-    .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension)')
+    .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension; GIF becomes png)')
     .option('--crf <0..51>', 'for videos: H.264 quality, lower is better (default: 18)')
     .option('--json', 'print the result as JSON on stdout', false);
   addRuntimeOptions(command);
