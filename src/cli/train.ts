@@ -99,7 +99,10 @@ async function run(flags: TrainFlags): Promise<void> {
   const saved: Partial<TrainRecord> & { loss?: Record<string, any> } = resume?.record ?? {};
   const savedLoss = (saved.loss ?? {}) as Record<string, any>;
 
-  const name = checkModelName(flags.name ?? saved.name ?? (flags.style[0] ? basename(flags.style[0].path, extname(flags.style[0].path)) : flags.teacher && !flags.teacher.includes('/') ? `${flags.teacher}-${flags.arch ?? 'compact'}` : ''));
+  const stem = (path: string): string => basename(path.replace(/[/\\]+$/, ''), extname(path)).replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  const defaultName = flags.style[0] ? stem(flags.style[0].path) : flags.teacher ? `${stem(flags.teacher)}-${flags.arch ?? 'compact'}` : '';
+  if (!flags.name && !saved.name && !defaultName) throw new TypeError('Expected --name for the trained model (or --style / --teacher to name it after)');
+  const name = checkModelName(flags.name ?? saved.name ?? defaultName);
   const dir = resumeFrom && !flags.resume!.includes('/') ? trainingDir(name) : resumeFrom ? resolve(resumeFrom, '..') : trainingDir(name);
   if (!resume) {
     if (!flags.force && (await hasModel(name))) throw new Error(`A model named '${name}' is already in the store; pass --force to replace it, or --name another`);

@@ -233,8 +233,8 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume continues from its step'
 
 // ---- Distillation and fine-tuning ------------------------------------------------------------------
 
-test('--teacher distils a model into the store; the student stylizes', async (t) => {
-  const r = await train(['--teacher', teacher, '--name', 'student', '--data', photos, ...TINY_FLAGS, '--size', '32', '--batch', '2',
+test('--teacher distils a model into the store, named after the teacher file by default; the student stylizes', async (t) => {
+  const r = await train(['--teacher', teacher, '--data', photos, ...TINY_FLAGS, '--size', '32', '--batch', '2',
     '--epochs', '10', '--learning-rate', '0.01', '--pixel-weight', '1', '--feature-weight', '0.01', '--feature-layer', 'relu1_2',
     '--vgg', vgg, '--threads', '1', '--json']);
   assert.equal(r.code, 0, show(r));
@@ -243,14 +243,14 @@ test('--teacher distils a model into the store; the student stylizes', async (t)
   t.diagnostic(`pixel loss ${steps[0].terms.pixel.toExponential(3)} → ${steps.at(-1)!.terms.pixel.toExponential(3)}`);
   assert.ok(steps.at(-1)!.terms.pixel < steps[0].terms.pixel / 2, `the pixel loss falls: ${steps[0].terms.pixel} → ${steps.at(-1)!.terms.pixel}`);
   assert.ok(steps.every((s) => s.terms.feature > 0));
-  const meta = readMetadata(decodeOnnx(await readFile(modelOf('student')), 'student'));
+  const meta = readMetadata(decodeOnnx(await readFile(modelOf('teacher-compact')), 'teacher-compact'));
   assert.match(meta['pastiche.description'], /compact\[4,8,8\]x1 student of .*teacher\.onnx, distilled by pastiche in 20 steps/);
   assert.deepEqual(JSON.parse(meta['pastiche.training']).loss.teacher, teacher);
 
   const input = dir.path('for-student.jpg');
   await writeImage(input, smoothImage(44, 36));
   const output = dir.path('student.png');
-  const stylized = await runCli(['stylize', input, '-m', 'student', '-o', output], { env });
+  const stylized = await runCli(['stylize', input, '-m', 'teacher-compact', '-o', output], { env });
   assert.equal(stylized.code, 0, show(stylized));
   assert.deepEqual(await imageSize(output), { width: 44, height: 36 });
 });
