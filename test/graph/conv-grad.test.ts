@@ -44,6 +44,8 @@ const conv2dCases: ConvCase[] = [
   { name: 'stride 2, 2x2 kernel, no padding', x: [1, 2, 6, 6], w: [3, 2, 2, 2], stride: 2, padding: [0, 0, 0, 0] },
   { name: 'stride 1, 5x5 kernel, 4 channels into 2, batch 3 (weight gradient from shifted dY)', x: [3, 4, 7, 6], w: [2, 4, 5, 5], bias: true, stride: 1, padding: [2, 2, 2, 2] },
   { name: 'stride 1, 3x3 kernel, 3 channels into 1, asymmetric pads [1,0,2,1], batch 2 (shifted dY)', x: [2, 3, 5, 6], w: [1, 3, 3, 3], stride: 1, padding: [1, 0, 2, 1] },
+  { name: 'stride 1, 9x9 kernel from 3 channels, batch 2 (weight gradient from stacked input windows)', x: [2, 3, 10, 10], w: [4, 3, 9, 9], bias: true, stride: 1, padding: [4, 4, 4, 4] },
+  { name: 'stride 1, 9x9 kernel into 3 channels, batch 2 (weight gradient from stacked shifts of dY)', x: [2, 5, 10, 10], w: [3, 5, 9, 9], bias: true, stride: 1, padding: [4, 4, 4, 4] },
   { name: 'stride 3, 3x3 kernel, no padding (two rows untouched)', x: [1, 2, 8, 8], w: [2, 2, 3, 3], bias: true, stride: 3, padding: [0, 0, 0, 0] },
 ];
 
