@@ -123,10 +123,11 @@ async function run(flags: TrainFlags): Promise<void> {
   const photos = await listPhotos(data);
 
   const archName = flags.arch ?? (saved.architecture?.replace(/\[.*$/, '')) ?? (teacherSpec ? 'compact' : 'pytorch-examples');
-  const savedConfig = saved.config as TransformerConfig | undefined;
+  // A resumed custom architecture ('compact[4,8,8]x1') takes its widths and blocks from the checkpoint.
+  const savedConfig = saved.architecture?.includes('[') && flags.arch === undefined ? saved.config as TransformerConfig : undefined;
   const architecture = resolveArchitecture(archName, {
-    widths: optional(flags.widths, (t) => list(t)!.map((w) => parseInteger('--widths', w, 1, 1024))) ?? (savedConfig && flags.arch === undefined ? [...savedConfig.widths] : undefined),
-    residualBlocks: optional(flags.blocks, (t) => parseInteger('--blocks', t, 0, 64)) ?? (savedConfig && flags.arch === undefined ? savedConfig.residualBlocks : undefined),
+    widths: optional(flags.widths, (t) => list(t)!.map((w) => parseInteger('--widths', w, 1, 1024))) ?? (savedConfig ? [...savedConfig.widths] : undefined),
+    residualBlocks: optional(flags.blocks, (t) => parseInteger('--blocks', t, 0, 64)) ?? (savedConfig ? savedConfig.residualBlocks : undefined),
   });
   const batch = pick(optional(flags.batch, (t) => parseInteger('--batch', t, 1, 256)), saved.batch, TRAIN_DEFAULTS.batch);
   const size = pick(optional(flags.size, (t) => parseInteger('--size', t, 32, 4096)), saved.size, TRAIN_DEFAULTS.size);

@@ -189,6 +189,16 @@ test('--steps 2 then --resume --steps 4 ends byte for byte where a straight --st
   assert.deepEqual(log, [1, 2, 3, 4], 'the log holds the whole run');
 });
 
+test('--resume of a run with a named architecture (no custom widths) continues it', async () => {
+  const args = TINY_RUN().filter((a, i, all) => !['--widths', '--blocks'].includes(a) && !['--widths', '--blocks'].includes(all[i - 1]));
+  const first = await train([...args, '--style', style, '--name', 'plain', '--steps', '1', '--size', '32']);
+  assert.equal(first.code, 0, show(first));
+  const resumed = await train(['--resume', 'plain', '--steps', '2', '--threads', '1', '--json']);
+  assert.equal(resumed.code, 0, show(resumed));
+  assert.deepEqual(parseJson(resumed.stdout).steps.map((s) => s.step), [2]);
+  assert.equal((await loadCheckpoint(checkpointOf('plain'))).record.architecture, 'compact');
+});
+
 test('Ctrl-C saves a checkpoint and exits 130; --resume continues from its step', async () => {
   const log = join(home, 'training', 'ctrl', 'log.jsonl');
   let interruptedAt = 0;
