@@ -12,8 +12,11 @@ import { expectNumber } from '../util/validate.js';
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-/** Default memory budget for reading and stylising one image: 4 GiB. */
-export const DEFAULT_MAX_MEMORY = 4 * GiB;
+/**
+ * Default memory budget for reading and stylising one image: 8 GiB, which a 24-megapixel camera
+ * photo needs most of (~6.4 GiB estimated, in tiles); a 31 kB 16000x16000 PNG asks for ~60.
+ */
+export const DEFAULT_MAX_MEMORY = 8 * GiB;
 
 /** Advice for a refusal when only the size can change. */
 export const SIZE_ADVICE = 'use --size to shrink it, or raise --max-memory';

@@ -57,7 +57,7 @@ export interface ReadImageOptions {
    * decode at 1/2 to 1/8 scale and streamable files are never held at full size (default: keep).
    */
   readonly size?: number;
-  /** Memory budget in bytes, checked from the header before decoding (default {@link DEFAULT_MAX_MEMORY}, 4 GiB). */
+  /** Memory budget in bytes, checked from the header before decoding (default {@link DEFAULT_MAX_MEMORY}, 8 GiB). */
   readonly maxMemory?: number;
   /** What the caller will hold besides the image (a network's activations), counted against the budget. */
   readonly memory?: MemoryPlan;

@@ -53,7 +53,7 @@ export interface StylizeOptions {
   /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
   readonly preserveColors?: ColorMode;
   /**
-   * Memory budget in bytes for one image (default 4 GiB): the estimate for its size after `size`
+   * Memory budget in bytes for one image (default 8 GiB): the estimate for its size after `size`
    * ({@link estimateStylizeMemory}) is checked from the file's header, before decoding.
    */
   readonly maxMemory?: number;
@@ -80,22 +80,26 @@ export function checkStylizeOptions(options: StylizeOptions): void {
   memoryBudget(options.maxMemory);
 }
 
-// Measured peak RSS of stylising with la_muse (Johnson et al.'s network, the largest in the store)
-// at 0.07-4 MP untiled: 395-565 bytes per pixel over the loaded program, the fixed part showing at
-// small sizes; with 256 px tiles at 1 MP, ~150 per pixel of the image. The estimate rounds up.
+// Peak RSS of stylising with la_muse (Johnson et al.'s network, the largest in the store), over the
+// loaded program, margin 32: untiled 1024x1024 501 MB, 1448x1448 967 MB (~420 bytes per padded
+// pixel); tiled 2000x2000 1581 MB and 3000x2000 2083 MB in 1024 px tiles, 1024x1024 223 MB in
+// 256 px tiles — ~245 bytes per pixel of the image plus ~515 per pixel of one tile (the statistics
+// passes hold a session each). The constants below round these up.
 /** Node, sharp, onnxruntime and a loaded model (measured 165-250 MiB). */
 const PROGRAM_BYTES = 256 * 2 ** 20;
-/** Whole-image float copies (content, margin, padding, output, crops, blends, tile sums) and the 8-bit output. */
-const IMAGE_BYTES_PER_PIXEL = 160;
-/** onnxruntime's activations and arena, per pixel of what one network run sees (the image, or a tile). */
-const NETWORK_BYTES_PER_PIXEL = 360;
+/** A run in one piece: every float copy of the image and the network's activations, per padded pixel. */
+const WHOLE_BYTES_PER_PIXEL = 440;
+/** A tiled run: the whole-image copies (content, margin, tile sums, output, crops) per padded pixel… */
+const TILED_IMAGE_BYTES_PER_PIXEL = 250;
+/** …and the network's activations and statistics passes, per pixel of the largest tile. */
+const TILE_BYTES_PER_PIXEL = 520;
 
 /**
  * About how many bytes stylising a `width` x `height` image (the size it runs at, after `size`)
  * holds at its peak, the program included: what {@link StylizeOptions.maxMemory} is checked
  * against. Tiling caps the network's share at one tile.
  *
- * @example estimateStylizeMemory(4000, 3000) / 2 ** 30; // ~2.4 (GiB, in 1024 px tiles)
+ * @example estimateStylizeMemory(4000, 3000) / 2 ** 30; // ~3.6 (GiB, in 1024 px tiles)
  * @throws {TypeError} / {RangeError} for sizes that are not integers >= 1 or invalid options.
  */
 export function estimateStylizeMemory(width: number, height: number, options: Pick<StylizeOptions, 'tile' | 'margin'> = {}): number {
@@ -105,9 +109,10 @@ export function estimateStylizeMemory(width: number, height: number, options: Pi
   const margin = options.margin ?? DEFAULT_MARGIN;
   const paddedWidth = width + 2 * margin;
   const paddedHeight = height + 2 * margin;
+  const pixels = paddedWidth * paddedHeight;
   const tile = tileSide(paddedWidth, paddedHeight, options);
-  const networkPixels = tile === null ? paddedWidth * paddedHeight : Math.min(paddedWidth, tile) * Math.min(paddedHeight, tile);
-  return PROGRAM_BYTES + IMAGE_BYTES_PER_PIXEL * paddedWidth * paddedHeight + NETWORK_BYTES_PER_PIXEL * networkPixels;
+  if (tile === null) return PROGRAM_BYTES + WHOLE_BYTES_PER_PIXEL * pixels;
+  return PROGRAM_BYTES + TILED_IMAGE_BYTES_PER_PIXEL * pixels + TILE_BYTES_PER_PIXEL * Math.min(paddedWidth, tile) * Math.min(paddedHeight, tile);
 }
 
 /** What readImage counts for the network besides decoding (it counts the decoded image itself). */

@@ -12,6 +12,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { imageSize, writeImage } from '../../src/image/codec.js';
+import { estimateStylizeMemory } from '../../src/style/transfer.js';
+import { dataPath } from '../helpers/data.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { damageMiddle, listTree, scratch, snapshotTree, tempLeftovers, writeSolidPng } from '../helpers/files.js';
 import { zooLikeModel } from '../helpers/models.js';
@@ -63,7 +65,7 @@ test('--help lists GIF among the inputs and states the --max-memory default', as
   const r = await runCli(['stylize', '--help'], { env });
   assert.equal(r.code, 0, show(r));
   assert.match(r.stdout, /an image \(JPEG, PNG, WebP, AVIF, TIFF, GIF\)/);
-  assert.match(r.stdout, /--max-memory <GiB>\s+.*\(default: 4\)/s);
+  assert.match(r.stdout, /--max-memory <GiB>\s+.*\(default: 8\)/s);
 });
 
 test(`a 31 kB 16000x16000 PNG with --size 256 runs within ${BOMB_RSS_MIB} MiB peak RSS`, async () => {
@@ -78,16 +80,27 @@ test(`a 31 kB 16000x16000 PNG with --size 256 runs within ${BOMB_RSS_MIB} MiB pe
 test('the same PNG without --size is refused up front with the estimate and the budget', async () => {
   const path = await caseDir('bomb-whole');
   const r = await runCli(['stylize', bomb, '-m', zoo, '-o', path('out.png')], { env, measureRss: true });
-  assertRefused(r, bomb, /needs about \d+(\.\d)? GiB for 16000x16000 pixels, over the memory budget of 4 GiB; use --size or --tile to lower it, or raise --max-memory$/);
+  assertRefused(r, bomb, /needs about \d+(\.\d)? GiB for 16000x16000 pixels, over the memory budget of 8 GiB; use --size or --tile to lower it, or raise --max-memory$/);
   assert.ok(r.peakRssMiB! < BOMB_RSS_MIB, `refused before decoding, peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
   assert.deepEqual(await listTree(path()), []);
+});
+
+const laMuse = dataPath('models/fast-style/la_muse');
+test('the estimate the budget is checked against bounds the real peak RSS (la_muse, 640x480)', { skip: laMuse.skip }, async () => {
+  const path = await caseDir('estimate');
+  await writeImage(path('in.png'), smoothImage(640, 480));
+  const r = await runCli(['stylize', path('in.png'), '-m', laMuse.path, '-o', path('out.png')], { env, measureRss: true });
+  assert.equal(r.code, 0, show(r));
+  const estimate = estimateStylizeMemory(640, 480) / 2 ** 20;
+  console.log(`# peak RSS, la_muse at 640x480: ${r.peakRssMiB?.toFixed(0)} MiB; estimate ${estimate.toFixed(0)} MiB`);
+  assert.ok(r.peakRssMiB! < estimate, `peak RSS ${r.peakRssMiB?.toFixed(0)} MiB over the estimate ${estimate.toFixed(0)} MiB`);
 });
 
 test('--size 65536 is refused with the estimate, not a raw libvips out-of-memory', async () => {
   const path = await caseDir('size-65536');
   await writeImage(path('small.png'), smoothImage(40, 30));
   const r = await runCli(['stylize', path('small.png'), '-m', zoo, '--size', '65536', '-o', path('out', 'x.png')], { env });
-  assertRefused(r, path('small.png'), /needs about \d+ GiB for 65536x49152 pixels, over the memory budget of 4 GiB/);
+  assertRefused(r, path('small.png'), /needs about \d+ GiB for 65536x49152 pixels, over the memory budget of 8 GiB/);
   assert.doesNotMatch(r.stderr, /out of memory|vips/i);
   assert.deepEqual(await listTree(path()), ['small.png']);
 });

@@ -348,8 +348,8 @@ test('a 31 kB 16000x16000 PNG: refused from its header without size, decoded sma
 test("a caller's planned memory counts against the budget, with its advice", async () => {
   const path = scratch.path('plan.png');
   await writeImage(path, smoothImage(100, 50));
-  const plan = { bytesFor: (width: number, height: number) => width * height * 2 ** 20, advice: 'use --size or --tile' };
-  await rejectsAbout(readImage(path, { memory: plan }), path, /needs about 4\.9 GiB for 100x50 pixels, over the memory budget of 4 GiB; use --size or --tile$/);
+  const plan = { bytesFor: (width: number, height: number) => width * height * 2 ** 21, advice: 'use --size or --tile' };
+  await rejectsAbout(readImage(path, { memory: plan }), path, /needs about 9\.8 GiB for 100x50 pixels, over the memory budget of 8 GiB; use --size or --tile$/);
   assert.equal((await readImage(path, { memory: plan, size: 40 })).image.width, 40);
   await rejectsAbout(readImage(path, { memory: plan, size: 65536 }), path, /needs about \d+ GiB for 65536x32768 pixels/);
   await assert.rejects(readImage(path, { maxMemory: 0 }), RangeError);

@@ -65,7 +65,7 @@ test('a 16000x16000 PNG without size is refused from its header, with the estima
   const path = await caseDir('bomb-whole');
   const started = performance.now();
   await assert.rejects(stylizeFile(tripwire, bomb, path('out.png')),
-    fileError(bomb, /^\S+: needs about \d+(\.\d)? GiB for 16000x16000 pixels, over the memory budget of 4 GiB; use --size or --tile to lower it, or raise --max-memory$/));
+    fileError(bomb, /^\S+: needs about \d+(\.\d)? GiB for 16000x16000 pixels, over the memory budget of 8 GiB; use --size or --tile to lower it, or raise --max-memory$/));
   assert.ok(performance.now() - started < 2000, 'refused before decoding');
   assert.deepEqual(await listTree(path()), []);
 });
@@ -81,7 +81,7 @@ test('size 65536 is refused up front with the estimate, not a native out-of-memo
   const path = await caseDir('size-65536');
   await writeImage(path('small.png'), smoothImage(40, 30));
   await assert.rejects(stylizeFile(tripwire, path('small.png'), path('out', 'x.png'), { size: 65536 }),
-    fileError(path('small.png'), /needs about \d+ GiB for 65536x49152 pixels, over the memory budget of 4 GiB/));
+    fileError(path('small.png'), /needs about \d+ GiB for 65536x49152 pixels, over the memory budget of 8 GiB/));
   assert.deepEqual(await listTree(path()), ['small.png']);
 });
 
@@ -93,11 +93,11 @@ test('maxMemory sets the budget; the estimate grows with the pixels, tiling caps
   assert.equal((await stylizeFile(zoo, path('in.png'), path('out.png'), { maxMemory: 2 ** 30, margin: 0 })).width, 64);
   await assert.rejects(stylizeFile(zoo, path('in.png'), path('out.png'), { maxMemory: 0 }), RangeError);
   await assert.rejects(stylizeFile(zoo, path('in.png'), path('out.png'), { maxMemory: '4G' as unknown as number }), TypeError);
-  assert.equal(DEFAULT_MAX_MEMORY, 4 * 2 ** 30);
+  assert.equal(DEFAULT_MAX_MEMORY, 8 * 2 ** 30);
   const at = (width: number, height: number, tile: number | 'auto' = 'auto') => estimateStylizeMemory(width, height, { tile });
   assert.ok(at(1000, 1000) < at(2000, 1000) && at(4000, 3000) < at(8000, 6000));
   assert.ok(at(4000, 3000) < at(4000, 3000, 0), 'tiles hold less than a whole run');
-  assert.ok(at(4000, 3000) < DEFAULT_MAX_MEMORY, 'a 12 MP photo fits the default budget');
+  assert.ok(at(6000, 4000) < DEFAULT_MAX_MEMORY, 'a 24 MP camera photo fits the default budget');
   assert.ok(at(16000, 16000) > DEFAULT_MAX_MEMORY);
 });
 
