@@ -12,7 +12,7 @@
 // Feed-forward style transfer: images, folders, video.
 export { openStyleModel, type StyleModel } from './style/model.js';
 export {
-  stylizeImage, stylizeFile, stylizeFolder, stylizeVideo, checkStylizeOptions,
+  stylizeImage, stylizeFile, stylizeFolder, stylizeVideo, checkStylizeOptions, estimateStylizeMemory,
   COLOR_MODES, DEFAULT_MARGIN, DEFAULT_TILE_OVERLAP, AUTO_TILE_PIXELS,
   type StylizeOptions, type ColorMode, type FolderProgress, type FolderResult,
 } from './style/transfer.js';
@@ -59,7 +59,8 @@ export { loadModel, clearModelCache, availableExecutionProviders, EXECUTION_PROV
 
 // Images and video.
 export type { RgbImage } from './image/types.js';
-export { readImage, writeImage, imageSize } from './image/codec.js';
+export { readImage, writeImage, imageSize, DEFAULT_MAX_MEMORY, type ReadImageOptions, type MemoryPlan } from './image/codec.js';
+export { resolveImageOutput } from './image/output.js';
 export { preserveLuminance, matchHistograms, matchColorStatistics, blendImages } from './image/color.js';
 export { processVideo, probeVideo, decodeFrames, createEncoder, type VideoInfo, type VideoProgress } from './video/index.js';
 
