@@ -6,6 +6,13 @@
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 
+/**
+ * onnxruntime's own log goes to stderr with colour escapes, and repeats errors that are rethrown
+ * here with context anyway (a missing CUDA library, a failing node): keep it for PASTICHE_DEBUG.
+ */
+const DEBUG = Boolean(process.env.PASTICHE_DEBUG);
+ort.env.logLevel = DEBUG ? 'warning' : 'fatal';
+
 export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'coreml', 'dml', 'webgpu', 'tensorrt'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
@@ -38,11 +45,32 @@ export function availableExecutionProviders(): string[] {
   return ort.listSupportedBackends().map((b) => b.name);
 }
 
+/** Providers inside the onnxruntime-node binary; the others (cuda, tensorrt) need libraries installed beside it. */
+function bundledProviders(): string[] {
+  return ort.listSupportedBackends().filter((b) => b.bundled).map((b) => b.name);
+}
+
+function providerUnavailable(provider: string, reason: string, cause?: unknown): RangeError {
+  return new RangeError(`Execution provider '${provider}' is not available here (${reason}); available: ${bundledProviders().join(', ')}`, { cause });
+}
+
 function checkProvider(provider: ExecutionProvider): void {
-  const available = availableExecutionProviders();
-  if (!available.includes(provider)) {
-    throw new RangeError(`Execution provider '${provider}' is not available here; this onnxruntime-node build has: ${available.join(', ')}`);
-  }
+  if (!availableExecutionProviders().includes(provider)) throw providerUnavailable(provider, 'this onnxruntime-node build does not have it');
+}
+
+/**
+ * A session fails this way when the provider's native library is missing (onnxruntime-node lists
+ * cuda and tensorrt even where they are not installed); the model was never looked at.
+ */
+function isProviderLoadError(message: string): boolean {
+  return /AppendExecutionProvider|providers_shared|Failed to load shared library/i.test(message);
+}
+
+/** Why onnxruntime refused a model, in one line (its unknown-operator message is a graph dump). */
+function loadProblem(message: string): string {
+  const unknown = /No Op registered for (\S+) with domain_version of (\d+)/.exec(message);
+  if (unknown) return `operator '${unknown[1]}' is unknown to onnxruntime at opset ${unknown[2]}`;
+  return message;
 }
 
 /** A loaded ONNX model ready to run. */
@@ -71,6 +99,7 @@ export class Model {
       executionMode: 'sequential',
       enableCpuMemArena: options.memoryArena ?? true,
       enableMemPattern: options.memoryPattern ?? true,
+      logSeverityLevel: DEBUG ? 2 : 4,
       ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
     };
     try {
@@ -79,7 +108,11 @@ export class Model {
         : await ort.InferenceSession.create(source, sessionOptions);
       return new Model(session, label);
     } catch (error) {
-      throw new Error(`${label}: not a model onnxruntime can load (${firstLine(error)})`, { cause: error });
+      const message = firstLine(error);
+      if (provider !== 'cpu' && isProviderLoadError(message)) {
+        throw providerUnavailable(provider, `onnxruntime-node could not load it: ${message}`, error);
+      }
+      throw new Error(`${label}: not a model onnxruntime can load (${loadProblem(message)})`, { cause: error });
     }
   }
 

@@ -16,8 +16,10 @@ export interface StyleModel {
 }
 
 /**
- * Opens `--model`: a store name, an `.onnx` file, or a checkpoint directory.
- * @throws Error naming the model when it cannot be found or loaded.
+ * Opens `--model`: a store name, an `.onnx` file, or a checkpoint directory, through the model
+ * door (see {@link resolveModel}: regular file, size cap, no external data, a trial run).
+ * @throws Error naming the model when it cannot be found, is refused, or cannot be loaded;
+ *   RangeError when the execution provider is not available here.
  */
 export async function openStyleModel(spec: string, runtime: RuntimeOptions = {}): Promise<StyleModel> {
   const resolved = await resolveModel(spec);

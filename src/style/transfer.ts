@@ -21,6 +21,7 @@ import { AbortError, FileError, throwIfAborted, messageOf } from '../util/errors
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
+import { checkFiniteOutput } from '../weights/model-door.js';
 
 export const COLOR_MODES = ['luminance', 'histogram'] as const;
 export type ColorMode = (typeof COLOR_MODES)[number];
@@ -132,6 +133,7 @@ async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage>
   if (n !== 1 || c !== 3 || h !== padded.height || w !== padded.width) {
     throw new Error(`${style.label}: expected an output of [1, 3, ${padded.height}, ${padded.width}] but it produced [${result.dims.join(', ')}]`);
   }
+  checkFiniteOutput(style.label, result.data);
   // External models need not clip their output.
   const data = result.data;
   for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];

@@ -3,10 +3,13 @@
  * `manifest.json` maps variable names to `{ filename, shape }`; each file is raw little-endian
  * float32 in TensorFlow's row-major layout.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Tensor } from '../graph/index.js';
 import { FileError, messageOf } from '../util/errors.js';
+import { readRegularFile } from './model-door.js';
+
+/** A manifest lists variables and shapes; anything near this size is not one. */
+const MANIFEST_MAX_BYTES = 16 * 1024 ** 2;
 
 interface ManifestEntry {
   readonly filename: string;
@@ -18,8 +21,9 @@ export async function readCheckpointManifest(dir: string): Promise<Map<string, M
   const path = join(dir, 'manifest.json');
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path, MANIFEST_MAX_BYTES, 'a checkpoint manifest')).toString('utf8');
   } catch (error) {
+    if (error instanceof FileError) throw error;
     throw new FileError(dir, `not a checkpoint directory: cannot read manifest.json (${messageOf(error)})`, { cause: error });
   }
   let json: unknown;
@@ -34,6 +38,10 @@ export async function readCheckpointManifest(dir: string): Promise<Map<string, M
     const e = entry as Partial<ManifestEntry>;
     if (typeof e?.filename !== 'string' || !Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new FileError(path, `entry '${name}' needs a filename and an integer shape`);
+    }
+    // A plain name inside the folder: '../../.ssh/id_rsa' would paint that file into the weights.
+    if (!/^[^/\\]+$/.test(e.filename) || e.filename === '.' || e.filename === '..') {
+      throw new FileError(path, `entry '${name}' names ${JSON.stringify(e.filename.slice(0, 80))}, which is not a file inside the checkpoint folder`);
     }
     entries.set(name, { filename: e.filename, shape: e.shape });
   }
@@ -54,8 +62,10 @@ export async function readCheckpointDump(dir: string, names?: readonly string[])
     const path = join(dir, entry.filename);
     let bytes: Buffer;
     try {
-      bytes = await readFile(path);
+      // Through the model door's reader: a variable that is /dev/zero or a FIFO is refused, not read forever.
+      bytes = await readRegularFile(path);
     } catch (error) {
+      if (error instanceof FileError) throw error;
       throw new FileError(path, `cannot read variable '${name}' (${messageOf(error)})`, { cause: error });
     }
     const count = entry.shape.reduce((a, b) => a * b, 1);

@@ -3,7 +3,7 @@
  * (`$PASTICHE_HOME`, else `$XDG_CACHE_HOME/pastiche`, else `~/.cache/pastiche`), with its name,
  * architecture, source and description in the file's own metadata_props.
  */
-import { readFile, readdir, rm, stat, copyFile } from 'node:fs/promises';
+import { readdir, rm, stat, copyFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import type { onnx } from 'onnx-proto';
@@ -12,6 +12,7 @@ import { buildTransformer, LENGSTROM } from '../nets/transformer.js';
 import { writeAtomically, writeFileAtomically } from '../util/atomic.js';
 import { FileError, messageOf } from '../util/errors.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from './lengstrom.js';
+import { admitOnnx, readOnnxFile, readRegularFile, trialRun } from './model-door.js';
 import { checkStyleModel, decodeOnnx, encodeOnnx, makeSpatialDimsSymbolic, readMetadata, setMetadata } from './onnx-file.js';
 
 /** Metadata keys pastiche writes into metadata_props. */
@@ -58,30 +59,39 @@ export function modelPath(name: string): string {
   return join(modelsDir(), `${checkModelName(name)}.onnx`);
 }
 
+/** A model source turned into an ONNX style model (not yet run). */
+interface SourceModel {
+  readonly model: onnx.ModelProto;
+  readonly architecture: string;
+  readonly input: string;
+  readonly output: string;
+}
+
 /**
  * Turns a model source into an ONNX style model: a lengstrom/ml5 checkpoint directory is built
- * into the transformer network; an `.onnx` file is checked and given symbolic H and W.
+ * into the transformer network; an `.onnx` file passes the model door's static checks (regular
+ * file, size, no external data, image in and out) and is given symbolic H and W.
  */
-export async function modelFromSource(source: string): Promise<{ model: onnx.ModelProto; architecture: string }> {
+export async function modelFromSource(source: string): Promise<SourceModel> {
   let info;
   try {
     info = await stat(source);
   } catch (error) {
     throw new FileError(source, `no such model file or directory (${messageOf(error)})`, { cause: error });
   }
-  if (info.isDirectory()) {
+  // A folder named x.onnx is not a checkpoint someone meant: the door words the refusal.
+  if (info.isDirectory() && !source.toLowerCase().endsWith('.onnx')) {
     if (!(await isLengstromCheckpoint(source))) {
       // Read it anyway so the error names the missing manifest or variable.
       await readLengstromCheckpoint(source);
     }
     const params = await readLengstromCheckpoint(source);
-    return { model: toOnnxModel(buildTransformer(LENGSTROM, params).graph), architecture: 'lengstrom' };
+    const model = toOnnxModel(buildTransformer(LENGSTROM, params).graph);
+    return { model, ...checkStyleModel(model, source), architecture: 'lengstrom' };
   }
-  const bytes = await readFile(source);
-  const model = decodeOnnx(bytes, source);
-  checkStyleModel(model, source);
-  makeSpatialDimsSymbolic(model);
-  return { model, architecture: readMetadata(model)[META.architecture] || 'external' };
+  const admitted = await readOnnxFile(source);
+  makeSpatialDimsSymbolic(admitted.model);
+  return { ...admitted, architecture: readMetadata(admitted.model)[META.architecture] || 'external' };
 }
 
 function describe(path: string, model: onnx.IModelProto, bytes: number): StoredModel {
@@ -106,8 +116,10 @@ export interface ImportOptions {
 }
 
 /**
- * Imports a checkpoint directory or ONNX file into the store.
- * @throws FileError naming the source when it cannot be read; Error when the name is taken.
+ * Imports a checkpoint directory or ONNX file into the store, after the model door's checks and a
+ * trial run on a small image (see {@link resolveModel}); nothing is stored when they fail.
+ * @throws FileError naming the source when it cannot be read, holds external data, is not an
+ *   image-to-image model or fails its trial run; Error when the name is taken.
  */
 export async function importModel(source: string, options: ImportOptions = {}): Promise<StoredModel> {
   const name = checkModelName(options.name ?? basename(source, extname(source)));
@@ -115,7 +127,7 @@ export async function importModel(source: string, options: ImportOptions = {}): 
   if (!options.force && (await stat(target).catch(() => null))) {
     throw new Error(`A model named '${name}' is already in the store (${target}); pass --force to replace it`);
   }
-  const { model, architecture } = await modelFromSource(source);
+  const { model, architecture, input, output } = await modelFromSource(source);
   setMetadata(model, {
     [META.name]: name,
     [META.architecture]: architecture,
@@ -124,6 +136,7 @@ export async function importModel(source: string, options: ImportOptions = {}): 
     [META.created]: new Date().toISOString(),
   });
   const bytes = encodeOnnx(model);
+  await trialRun(bytes, { input, output }, source);
   await writeFileAtomically(target, bytes);
   return describe(target, model, bytes.byteLength);
 }
@@ -146,8 +159,7 @@ export async function saveModel(name: string, bytes: Uint8Array, options: SaveOp
   if (!options.force && (await stat(target).catch(() => null))) {
     throw new Error(`A model named '${name}' is already in the store (${target}); pass --force to replace it`);
   }
-  const model = decodeOnnx(bytes, name);
-  checkStyleModel(model, name);
+  const { model } = admitOnnx(bytes, name);
   setMetadata(model, {
     ...options.metadata,
     [META.name]: name,
@@ -177,11 +189,12 @@ export async function listModels(): Promise<StoredModel[]> {
   const models: StoredModel[] = [];
   for (const file of files.filter((f) => f.endsWith('.onnx') && !f.startsWith('.')).sort()) {
     const path = join(modelsDir(), file);
-    const bytes = await readFile(path);
     try {
+      const bytes = await readRegularFile(path);
       models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength));
     } catch {
-      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes: bytes.byteLength });
+      const bytes = (await stat(path).catch(() => null))?.size ?? 0;
+      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes });
     }
   }
   return models;
@@ -211,24 +224,30 @@ export interface ResolvedModel {
 }
 
 /**
- * Resolves `--model`: a store name, a path to an `.onnx` file, or a checkpoint directory.
- * @throws Error listing the stored names when nothing matches.
+ * Resolves `--model`: a store name, a path to an `.onnx` file, or a checkpoint directory. Every
+ * model passes the model door: a regular file of at most 2 GiB, no external data, one float image
+ * in and one out, and a trial run on a 64x64 image that must return an image of that size with
+ * finite values. The bytes returned are the ones checked.
+ * @throws Error listing the stored names when nothing matches; FileError naming the file when the
+ *   door refuses it.
  */
 export async function resolveModel(spec: string): Promise<ResolvedModel> {
   const looksLikePath = spec.includes('/') || spec.includes('\\') || spec.endsWith('.onnx') || spec.startsWith('.');
   if (!looksLikePath && NAME.test(spec)) {
     const path = modelPath(spec);
-    const bytes = await readFile(path).catch(() => null);
-    if (bytes) {
-      const model = decodeOnnx(bytes, path);
-      return { label: spec, bytes, ...checkStyleModel(model, path), metadata: readMetadata(model) };
+    if (await stat(path).catch(() => null)) {
+      const { model, input, output } = await readOnnxFile(path);
+      const bytes = encodeOnnx(model);
+      await trialRun(bytes, { input, output }, path);
+      return { label: spec, bytes, input, output, metadata: readMetadata(model) };
     }
     if (!(await stat(spec).catch(() => null))) {
       const names = (await listModels()).map((m) => m.name);
       throw new Error(`No model named '${spec}' in the store (${modelsDir()}); ${names.length ? `available: ${names.join(', ')}` : 'it is empty: add one with `pastiche models import`'}`);
     }
   }
-  const { model } = await modelFromSource(spec);
-  const io = checkStyleModel(model, spec);
-  return { label: spec, bytes: encodeOnnx(model), ...io, metadata: readMetadata(model) };
+  const { model, input, output } = await modelFromSource(spec);
+  const bytes = encodeOnnx(model);
+  await trialRun(bytes, { input, output }, spec);
+  return { label: spec, bytes, input, output, metadata: readMetadata(model) };
 }

@@ -25,6 +25,8 @@ export interface CliOptions {
   readonly timeoutMs?: number;
   /** Record the child's peak RSS (see {@link CliResult.peakRssMiB}). */
   readonly measureRss?: boolean;
+  /** Working directory (default: the project root). */
+  readonly cwd?: string;
 }
 
 let rssFiles = 0;
@@ -36,7 +38,7 @@ let rssFiles = 0;
 const RSS_PRELOAD = "--import=data:text/javascript,import{writeFileSync}from'node:fs';" +
   "process.on('exit',()=>writeFileSync(process.env.PASTICHE_TEST_MAXRSS,String(process.resourceUsage().maxRSS)))";
 
-/** Runs `pastiche <args>` in the project root and collects its exit code and output. */
+/** Runs `pastiche <args>` (in the project root unless `cwd` says otherwise) and collects its exit code and output. */
 export async function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   if (!options.measureRss) return spawnCli(args, options, undefined);
   const rssFile = join(tmpdir(), `pastiche-test-maxrss-${process.pid}-${rssFiles++}`);
@@ -58,7 +60,7 @@ function spawnCli(args: readonly string[], options: CliOptions, rssFile: string 
   }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(projectRoot, 'bin', 'pastiche.js'), ...args], {
-      cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: options.cwd ?? projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
