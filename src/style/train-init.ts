@@ -3,13 +3,13 @@
  * wherever they are kept — its training checkpoint in the store, a checkpoint file, a
  * lengstrom/ml5 checkpoint folder, or an ONNX file exported with plain (unlowered) convolutions.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { Tensor } from '../graph/index.js';
 import { FileError } from '../util/errors.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from '../weights/lengstrom.js';
-import { decodeOnnx } from '../weights/onnx-file.js';
+import { readOnnxFile } from '../weights/model-door.js';
 import { checkModelName, modelPath, trainingDir } from '../weights/store.js';
 import { loadCheckpoint } from './train-checkpoint.js';
 
@@ -25,9 +25,9 @@ export interface StartingParams {
 const isFile = async (path: string): Promise<boolean> => (await stat(path).catch(() => null))?.isFile() ?? false;
 const isDir = async (path: string): Promise<boolean> => (await stat(path).catch(() => null))?.isDirectory() ?? false;
 
-/** Float initializers of an ONNX model by name (raw or float_data). */
-function onnxInitializers(bytes: Uint8Array, label: string): Map<string, Tensor> {
-  const model = decodeOnnx(bytes, label);
+/** Float initializers of an ONNX model file by name (raw or float_data), read through the model door. */
+async function onnxInitializers(path: string): Promise<Map<string, Tensor>> {
+  const { model } = await readOnnxFile(path);
   const out = new Map<string, Tensor>();
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataType !== onnxProto.onnx.TensorProto.DataType.FLOAT || !t.name) continue;
@@ -55,7 +55,7 @@ export async function loadStartingParams(spec: string): Promise<StartingParams> 
       return { params: new Map(state.params), architecture: state.record.architecture, label: spec };
     }
     const file = modelPath(spec);
-    if (await isFile(file)) return { params: onnxInitializers(await readFile(file), spec), label: spec };
+    if (await isFile(file)) return { params: await onnxInitializers(file), label: spec };
     throw new FileError(spec, 'no such model in the store, nor a file or folder');
   }
   if (await isDir(spec)) {
@@ -68,5 +68,5 @@ export async function loadStartingParams(spec: string): Promise<StartingParams> 
     const state = await loadCheckpoint(spec);
     return { params: new Map(state.params), architecture: state.record.architecture, label: spec };
   }
-  return { params: onnxInitializers(await readFile(spec), spec), label: spec };
+  return { params: await onnxInitializers(spec), label: spec };
 }
