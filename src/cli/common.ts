@@ -63,3 +63,14 @@ export function collectStyle(value: string, previous: StyleArg[] = []): StyleArg
 export function list(text: string | undefined): string[] | undefined {
   return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+/** Loss flags that `optimize` and `train` share, as commander hands them over. */
+export interface LossFlags {
+  learningRate?: string;
+  contentWeight?: string;
+  styleWeight?: string;
+  tvWeight?: string;
+  contentLayers?: string;
+  styleLayers?: string;
+  styleLayerWeights?: string;
+}

@@ -9,10 +9,10 @@ import { ensureWritableDir } from '../util/atomic.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { resolveVggWeights } from '../weights/download.js';
 import { loadVggWeights } from '../weights/vgg-weights.js';
-import { addRuntimeOptions, collectStyle, interruptSignal, list, report, runtimeOptions, type StyleArg } from './common.js';
+import { addRuntimeOptions, collectStyle, interruptSignal, list, report, runtimeOptions, type LossFlags, type StyleArg } from './common.js';
 import { createProgressBar } from './progress.js';
 
-interface OptimizeFlags {
+interface OptimizeFlags extends LossFlags {
   style: StyleArg[];
   contentMask?: string;
   output?: string;
@@ -20,13 +20,6 @@ interface OptimizeFlags {
   scales?: string;
   iterations?: string;
   optimizer: 'lbfgs' | 'adam';
-  learningRate?: string;
-  contentWeight?: string;
-  styleWeight?: string;
-  tvWeight?: string;
-  contentLayers?: string;
-  styleLayers?: string;
-  styleLayerWeights?: string;
   pooling: 'max' | 'avg';
   init?: 'content' | 'noise' | 'style';
   seed?: string;

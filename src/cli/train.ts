@@ -23,10 +23,10 @@ import { parseInteger, parseNumber } from '../util/validate.js';
 import { resolveVggWeights } from '../weights/download.js';
 import { checkModelName, hasModel, META, saveModel, trainingDir } from '../weights/store.js';
 import { loadVggWeights } from '../weights/vgg-weights.js';
-import { addRuntimeOptions, collectStyle, interruptSignal, list, report, runtimeOptions, type StyleArg } from './common.js';
+import { addRuntimeOptions, collectStyle, interruptSignal, list, report, runtimeOptions, type LossFlags, type StyleArg } from './common.js';
 import { createProgressBar } from './progress.js';
 
-interface TrainFlags {
+interface TrainFlags extends LossFlags {
   style: StyleArg[];
   teacher?: string;
   data?: string;
@@ -39,13 +39,6 @@ interface TrainFlags {
   styleSize?: string;
   steps?: string;
   epochs?: string;
-  learningRate?: string;
-  contentWeight?: string;
-  styleWeight?: string;
-  tvWeight?: string;
-  contentLayers?: string;
-  styleLayers?: string;
-  styleLayerWeights?: string;
   pixelWeight?: string;
   featureWeight?: string;
   featureLayer?: string;

@@ -5,6 +5,17 @@
  */
 import { F, type Graph, type Value } from '../graph/index.js';
 
+/** The perceptual loss's weights and VGG layers, as `optimizeImage` and `trainTransformer` take them. */
+export interface PerceptualLossOptions {
+  readonly contentWeight?: number;
+  readonly styleWeight?: number;
+  readonly tvWeight?: number;
+  readonly contentLayers?: readonly string[];
+  readonly styleLayers?: readonly string[];
+  /** One weight per style layer (default: 1 each). */
+  readonly styleLayerWeights?: readonly number[];
+}
+
 /**
  * Gram matrices of a batch of features [N, C, H, W] → [N, C, C], each normalised by C·H·W (or
  * C·Σmask when masked). A target Gram [C, C] broadcasts against the batch in `meanSquaredError`.

@@ -11,6 +11,7 @@ import { createImage, type RgbImage } from '../image/types.js';
 import { checkTaps } from '../nets/vgg.js';
 import { throwIfAborted } from '../util/errors.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
+import type { PerceptualLossOptions } from './losses.js';
 import { lossModel, targetsModel, type LossLayers, type VggWeights } from './gatys-graphs.js';
 import { Adam } from './optim/adam.js';
 import { Lbfgs } from './optim/lbfgs.js';
@@ -24,7 +25,7 @@ export interface StyleInput {
   readonly mask?: { readonly data: Float32Array; readonly width: number; readonly height: number };
 }
 
-export interface OptimizeOptions {
+export interface OptimizeOptions extends PerceptualLossOptions {
   /** The content image; without one the result is a texture synthesised from the style(s). */
   readonly content?: RgbImage;
   readonly styles: readonly StyleInput[];
@@ -38,13 +39,6 @@ export interface OptimizeOptions {
   readonly optimizer?: 'lbfgs' | 'adam';
   /** Adam's step in grey levels (default 10); L-BFGS's step multiplier (default 1). */
   readonly learningRate?: number;
-  readonly contentWeight?: number;
-  readonly styleWeight?: number;
-  readonly tvWeight?: number;
-  readonly contentLayers?: readonly string[];
-  readonly styleLayers?: readonly string[];
-  /** One weight per style layer (default: 1 each). */
-  readonly styleLayerWeights?: readonly number[];
   readonly pooling?: 'max' | 'avg';
   readonly init?: 'content' | 'noise' | 'style';
   readonly seed?: number;

@@ -17,6 +17,7 @@ import { throwIfAborted } from '../util/errors.js';
 import { expectInteger, expectNumber } from '../util/validate.js';
 import { targetsModel, type VggWeights } from './gatys-graphs.js';
 import { Adam } from './optim/adam.js';
+import type { PerceptualLossOptions } from './losses.js';
 import { gradName, lossTermNames, termName, trainingModel, type TrainingLoss } from './train-graph.js';
 import type { LossEntry, TrainRecord, TrainState } from './train-checkpoint.js';
 import { PhotoLoader } from './train-data.js';
@@ -68,7 +69,7 @@ export interface TrainProgress {
   readonly stepMs: number;
 }
 
-export interface TrainOptions {
+export interface TrainOptions extends PerceptualLossOptions {
   readonly architecture: { readonly name: string; readonly config: TransformerConfig };
   /** Photos (paths), e.g. from `listPhotos`. */
   readonly photos: readonly string[];
@@ -89,12 +90,6 @@ export interface TrainOptions {
   readonly steps?: number;
   readonly learningRate?: number;
   readonly seed?: number;
-  readonly contentWeight?: number;
-  readonly styleWeight?: number;
-  readonly tvWeight?: number;
-  readonly contentLayers?: readonly string[];
-  readonly styleLayers?: readonly string[];
-  readonly styleLayerWeights?: readonly number[];
   readonly pixelWeight?: number;
   readonly featureWeight?: number;
   readonly featureLayer?: string;
