@@ -121,7 +121,7 @@ export function stylizeCommand(): Command {
     .option('--max-memory <GiB>', `memory budget for one image, checked from its header before decoding (default: ${DEFAULT_MAX_MEMORY / GiB})`)
     .option('--strength <0..1>', 'how much style: 0 returns the content, 1 the full network output (default: 1)')
     .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance (style on brightness only) or histogram (match each channel's histogram to the content) (default: off)").choices([...COLOR_MODES]))
-    .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 32)')
+    .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 48)')
     .option('--tile <pixels|auto>', 'run large images in overlapping tiles of this size; 0 never tiles (default: auto, above ~4 MP)')
     .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 128)')
     .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension; GIF becomes png)')

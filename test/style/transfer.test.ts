@@ -465,3 +465,29 @@ test('aborting a video mid-way rejects with AbortError and leaves no output or t
     await dir.cleanup();
   }
 });
+
+/** Mean over channels of |mean of the 3 edge columns - mean of the 6 just inside| on one side. */
+function edgeStep(image: RgbImage, side: 'left' | 'right'): number {
+  const { width, height, data } = image;
+  const n = width * height;
+  const column = (d: number) => (side === 'left' ? d : width - 1 - d);
+  let total = 0;
+  for (let c = 0; c < 3; c++) {
+    let edge = 0;
+    let inside = 0;
+    for (let y = 0; y < height; y++) {
+      for (let d = 0; d < 3; d++) edge += data[c * n + y * width + column(d)];
+      for (let d = 3; d < 9; d++) inside += data[c * n + y * width + column(d)];
+    }
+    total += Math.abs(edge / (3 * height) - inside / (6 * height));
+  }
+  return total / 3;
+}
+
+test('the default margin leaves no band along the right edge (la_muse at 512x384)', { skip }, async () => {
+  // la_muse's zero-padding frame reaches ~45 px in from the right: at a 32 px margin its last
+  // columns came out yellow (edge step 41 on the right against 8 on the left).
+  const out = await stylizeImage(style, await photoAt(512, 384));
+  const [left, right] = [edgeStep(out, 'left'), edgeStep(out, 'right')];
+  assert.ok(right < left + 10, `right edge step ${right.toFixed(1)} vs left ${left.toFixed(1)}`);
+});
