@@ -1,19 +1,22 @@
 /**
  * `npm run bench`: pastiche's performance figures on this machine, each next to a peer run in the
- * same process. Heavy: minutes, not seconds. Sections: inference, video, memory, gatys, train.
- * Usage: npm run bench [-- --only inference,video,memory,gatys,train] [--threads N] [--torch-vgg16]
+ * same process. Heavy: minutes, not seconds. Sections: inference, video, memory, gatys, train, quality.
+ * Usage: npm run bench [-- --only inference,video,memory,gatys,train,quality] [--threads N] [--torch-vgg16]
  * (--torch-vgg16: train's PyTorch peer also times pytorch/examples' own VGG16 loss, about a minute more)
+ * quality: a pastiche-trained model against a reference checkpoint (bench/quality.ts: --models A=B,
+ * --style PATH, --photos a,b, --size N)
  */
 import { benchTransformer } from './transformer.js';
 import { benchVideo } from './video.js';
 import { benchMemory } from './memory.js';
 import { benchGatys } from './gatys.js';
 import { benchTrain } from './train.js';
+import { benchQuality } from './quality.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory', 'gatys', 'train'];
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : ['inference', 'video', 'memory', 'gatys', 'train', 'quality'];
 const threads = args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : 2;
 const data = sharedDataDir();
 if (!data) {
@@ -26,3 +29,4 @@ if (only.includes('video')) await benchVideo(data, threads);
 if (only.includes('memory')) await benchMemory(data);
 if (only.includes('gatys')) await benchGatys(data, threads);
 if (only.includes('train')) await benchTrain(data, threads, { torchVgg16: args.includes('--torch-vgg16') });
+if (only.includes('quality')) await benchQuality(data, threads, args);
