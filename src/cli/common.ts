@@ -52,10 +52,13 @@ export interface StyleArg {
   mask?: string;
 }
 
-/** `--style PATH[:WEIGHT]`, in the order given (a Windows drive letter is not a weight). */
+/**
+ * `--style PATH[:WEIGHT]`, in the order given (a Windows drive letter is not a weight). A signed
+ * weight is read as a weight, so that `a.jpg:-1` is refused as negative, not looked up as a file.
+ */
 export function collectStyle(value: string, previous: StyleArg[] = []): StyleArg[] {
-  const match = /^(.*?):(\d*\.?\d+(?:e[-+]?\d+)?)$/i.exec(value);
-  const [path, weight] = match && !/^[a-z]$/i.test(match[1]) ? [match[1], parseNumber('--style weight', match[2], 0)] : [value, 1];
+  const match = /^(.*?):([-+]?\d*\.?\d+(?:e[-+]?\d+)?)$/i.exec(value);
+  const [path, weight] = match && !/^[a-z]$/i.test(match[1]) ? [match[1], parseNumber(`the --style weight of ${match[1]}`, match[2], 0)] : [value, 1];
   return [...previous, { path, weight }];
 }
 

@@ -17,8 +17,8 @@ export function program(): Command {
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
   for (const command of program.commands) {
-    command.exitOverride();
-    for (const sub of command.commands) sub.exitOverride();
+    command.exitOverride().showHelpAfterError('(run with --help for usage)');
+    for (const sub of command.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');
   }
   return program;
 }
@@ -41,6 +41,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     process.stderr.write(`pastiche: ${messageOf(error)}\n`);
     if (process.env.PASTICHE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-    return 1;
+    return isUsageError(error) ? 2 : 1;
   }
+}
+
+/** A bad option value, as src/util/validate.ts words them ("Expected …"): a usage error, like commander's. */
+function isUsageError(error: unknown): boolean {
+  return (error instanceof RangeError || error instanceof TypeError) && error.message.startsWith('Expected ');
 }

@@ -4,7 +4,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { readImage, writeImage } from '../image/codec.js';
 import type { RgbImage } from '../image/types.js';
 import { checkTaps, type VggDepth } from '../nets/vgg.js';
-import { DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, optimizeImage, type OptimizeProgress, type StyleInput } from '../style/optimize.js';
+import { DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, checkMaskAspect, optimizeImage, type OptimizeProgress, type StyleInput } from '../style/optimize.js';
 import { ensureWritableDir } from '../util/atomic.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { resolveVggWeights } from '../weights/download.js';
@@ -77,6 +77,11 @@ async function run(contentPath: string | undefined, flags: OptimizeFlags): Promi
     styles.push({ image: (await readImage(s.path)).image, weight: s.weight, mask: s.mask ? await readMask(s.mask) : undefined });
   }
   const contentMask = flags.contentMask ? await readMask(flags.contentMask) : undefined;
+  // Masks are checked here too, so a wrong one is refused before the VGG weights are fetched.
+  if (content) {
+    for (const [i, s] of flags.style.entries()) if (styles[i].mask) checkMaskAspect(`--style-mask ${s.mask}`, styles[i].mask!, content);
+    if (contentMask) checkMaskAspect(`--content-mask ${flags.contentMask}`, contentMask, content);
+  }
 
   const { signal, dispose } = interruptSignal();
   try {

@@ -249,8 +249,9 @@ async function inspect(path: string, maxPixels: number): Promise<{ meta: Metadat
     // libvips calls a file it cannot identify "unsupported", but a JPEG/PNG/TIFF... signature
     // followed by garbage (or a TIFF cut before its directory) is a damaged file, not a wrong one.
     const signature = explained.message.endsWith(NOT_SUPPORTED) ? await sniffFormat(path) : undefined;
+    if (signature === AUDIO) throw new FileError(path, 'is an audio file (MP4/M4A audio), not an image or video pastiche can read', { cause: error });
     if (signature !== undefined) {
-      throw new FileError(path, `cannot decode: the file starts like a ${signature} but is corrupt or truncated`, { cause: error });
+      throw new FileError(path, `cannot decode: the file starts like ${/^[AEIOU]/.test(signature) ? 'an' : 'a'} ${signature} but is corrupt or truncated`, { cause: error });
     }
     throw explained;
   }
@@ -281,7 +282,16 @@ async function checkFile(path: string): Promise<void> {
   if (size === 0) throw new FileError(path, 'file is empty');
 }
 
-/** The format a file's first bytes announce, if it is one we read; undefined otherwise. */
+/** What {@link sniffFormat} answers for an ISO media file whose brand says audio only. */
+const AUDIO = 'audio';
+/** ISO base media brands (the 4 bytes after 'ftyp') of HEIF/AVIF images and of audio-only files. */
+const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1']);
+const AUDIO_BRANDS = new Set(['M4A ', 'M4B ', 'M4P ', 'F4A ', 'F4B ']);
+
+/**
+ * The format a file's first bytes announce, if it is one we read, or {@link AUDIO} for an audio-only
+ * MP4 (.m4a): 'ftyp' alone also starts every MP4 and QuickTime file, so the brand decides.
+ */
 async function sniffFormat(path: string): Promise<string | undefined> {
   const head = Buffer.alloc(12);
   try {
@@ -296,7 +306,8 @@ async function sniffFormat(path: string): Promise<string | undefined> {
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
   if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'TIFF';
   if (ascii(0, 4) === 'GIF8') return 'GIF';
-  if (ascii(4, 8) === 'ftyp') return 'AVIF/HEIF';
+  if (ascii(4, 8) === 'ftyp' && HEIF_BRANDS.has(ascii(8, 12))) return 'AVIF/HEIF';
+  if (ascii(4, 8) === 'ftyp' && AUDIO_BRANDS.has(ascii(8, 12))) return AUDIO;
   return undefined;
 }
 

@@ -122,6 +122,18 @@ async function resizeMask(mask: NonNullable<StyleInput['mask']>, width: number, 
   return resized.data.slice(0, width * height).map((v) => v / 255);
 }
 
+/**
+ * A mask is resized to the content at every scale, so it must have the content's aspect ratio
+ * (within 2%): a stretched mask would put each style in the wrong place.
+ * @throws RangeError naming `what` and both sizes when the ratios differ.
+ */
+export function checkMaskAspect(what: string, mask: { readonly width: number; readonly height: number }, content: { readonly width: number; readonly height: number }): void {
+  const ratio = (mask.width / mask.height) / (content.width / content.height);
+  if (Math.abs(ratio - 1) > 0.02) {
+    throw new RangeError(`The ${what} is ${mask.width}x${mask.height} but the content is ${content.width}x${content.height}: their aspect ratios differ`);
+  }
+}
+
 function validate(options: OptimizeOptions): void {
   if (options.styles.length === 0) throw new RangeError('Expected at least one style image');
   if (options.size !== undefined) expectInteger('size', options.size, 16, 16384);
@@ -138,10 +150,7 @@ function validate(options: OptimizeOptions): void {
   for (const [what, mask] of [...options.styles.map((s, i) => [`style mask ${i + 1}`, s.mask] as const), ['content mask', options.contentMask] as const]) {
     if (!mask) continue;
     if (!content) throw new RangeError(`A ${what} needs a content image to match`);
-    const ratio = (mask.width / mask.height) / (content.width / content.height);
-    if (Math.abs(ratio - 1) > 0.02) {
-      throw new RangeError(`The ${what} is ${mask.width}x${mask.height} but the content is ${content.width}x${content.height}: their aspect ratios differ`);
-    }
+    checkMaskAspect(what, mask, content);
   }
   const layers = [...(options.contentLayers ?? []), ...(options.styleLayers ?? [])];
   checkTaps(options.vgg.depth, layers);

@@ -200,11 +200,17 @@ export async function listModels(): Promise<StoredModel[]> {
   return models;
 }
 
-/** @throws Error when no model has that name. */
+/** @throws Error when no model has that name; FileError naming the file when it cannot be deleted (no rights on the store). */
 export async function removeModel(name: string): Promise<void> {
   const path = modelPath(name);
   if (!(await stat(path).catch(() => null))) throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
-  await rm(path);
+  try {
+    await rm(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied: the model store folder is not writable by this user' : messageOf(error);
+    throw new FileError(path, `cannot remove model '${name}' (${why})`, { cause: error });
+  }
 }
 
 /** Copies a stored model's ONNX file to `destination`. */

@@ -281,7 +281,8 @@ const BAD_CASES: BadCase[] = [
     problem: /^pastiche: No model named 'nosuch' in the store/,
   },
   {
-    name: '--strength 1.5',
+    name: '--strength 1.5 (a bad option value: usage error, exit 2)',
+    code: 2,
     args: (out) => [clip, '-m', zoo, '--strength', '1.5', '-o', join(out, 'x.mp4')],
     names: () => '--strength',
     problem: /^pastiche: Expected a number between 0 and 1 for --strength but received 1\.5$/,
@@ -301,8 +302,10 @@ test('bad input: exit code, one line on stderr naming the file and the problem, 
     const args = await c.args(out);
     const r = await runCli(['stylize', ...args], { env: { ...env, ...c.env } });
     assert.equal(r.code, c.code ?? 1, show(r));
-    assert.equal(r.errorLines.length, 1, `expected one line on stderr:\n${r.stderr}`);
-    const [line] = r.errorLines;
+    // Commander's usage errors add the --help hint on a line of its own.
+    const lines = r.errorLines.filter((l) => l !== '(run with --help for usage)');
+    assert.equal(lines.length, 1, `expected one line on stderr:\n${r.stderr}`);
+    const [line] = lines;
     assert.ok(line.includes(c.names(out)), `stderr should name ${c.names(out)}: ${line}`);
     assert.match(line, c.problem);
     assert.equal(r.stdout, '');

@@ -111,7 +111,7 @@ test('--max-memory sets the budget; a bad value is refused', async () => {
   const low = await runCli(['stylize', path('in.png'), '-m', zoo, '--max-memory', '0.001', '-o', path('out.png')], { env });
   assertRefused(low, path('in.png'), /over the memory budget of 1 MiB/);
   const bad = await runCli(['stylize', path('in.png'), '-m', zoo, '--max-memory', '0', '-o', path('out.png')], { env });
-  assert.equal(bad.code, 1, show(bad));
+  assert.equal(bad.code, 2, show(bad));
   assert.deepEqual(bad.errorLines, ['pastiche: Expected a number of at least 0.0001 for --max-memory but received 0']);
   const ok = await runCli(['stylize', path('in.png'), '-m', zoo, '--max-memory', '1', '--margin', '0', '-o', path('out.png')], { env });
   assert.equal(ok.code, 0, show(ok));

@@ -346,7 +346,8 @@ test('bad input: exit code, one line on stderr naming the problem, nothing writt
   ];
   await Promise.all(cases.map((c) => t.test(c.name, async () => {
     const r = await runCli(['train', ...await c.args()], { env: badEnv });
-    assert.equal(r.code, 1, show(r));
+    // Bad option values ("Expected …") are usage errors, like commander's: exit 2.
+    assert.equal(r.code, c.problem.source.startsWith('^pastiche: Expected') ? 2 : 1, show(r));
     assert.equal(r.errorLines.length, 1, `expected one line on stderr:\n${r.stderr}`);
     assert.match(r.errorLines[0], c.problem);
     assert.equal(r.stdout, '');
