@@ -243,7 +243,7 @@ async function run(flags: TrainFlags): Promise<void> {
     const last = result.state.history.at(-1);
     const summary = {
       name, steps: result.state.step, imagesSeen: result.state.imagesSeen, seconds: result.state.seconds,
-      finalLoss: last ? { loss: last.loss, ...last.terms } : null, interrupted: result.aborted, trainingDir: dir,
+      finalLoss: last ? { loss: last.loss, ...last.terms } : null, interrupted: result.aborted, skippedPhotos: result.skippedPhotos.size, trainingDir: dir,
     };
     if (result.aborted) {
       const checkpointed = result.state.step > (resume?.step ?? 0);
@@ -255,7 +255,7 @@ async function run(flags: TrainFlags): Promise<void> {
     }
     const record = {
       ...result.state.record, command: `pastiche ${process.argv.slice(2).join(' ')}`, started, finished: new Date().toISOString(),
-      stepsDone: result.state.step, imagesSeen: result.state.imagesSeen, seconds: result.state.seconds, finalLoss: summary.finalLoss,
+      stepsDone: result.state.step, imagesSeen: result.state.imagesSeen, seconds: result.state.seconds, finalLoss: summary.finalLoss, skippedPhotos: result.skippedPhotos.size,
     };
     const stored = await saveModel(name, result.onnx, {
       architecture: architecture.name, source: resolve(data), force: true,
@@ -265,7 +265,7 @@ async function run(flags: TrainFlags): Promise<void> {
       metadata: { [META.training]: JSON.stringify(record) },
     });
     await writeFileAtomically(join(dir, 'training.json'), `${JSON.stringify(record, null, 2)}\n`);
-    report(json, { ...summary, path: stored.path }, `${name}: trained ${result.state.step} steps (${result.state.imagesSeen} images, ${(result.state.seconds / 60).toFixed(1)} min) → ${stored.path}\n` +
+    report(json, { ...summary, path: stored.path }, `${name}: trained ${result.state.step} steps (${result.state.imagesSeen} images, ${(result.state.seconds / 60).toFixed(1)} min${result.skippedPhotos.size ? `, ${result.skippedPhotos.size} unreadable photos skipped` : ''}) → ${stored.path}\n` +
       `  previews and loss curve in ${dir}; use it with: pastiche stylize photo.jpg --model ${name}`);
   } finally {
     dispose();

@@ -117,6 +117,8 @@ export interface TrainResult {
   /** The trained network as an inference ONNX model (symbolic H and W). */
   readonly onnx: Uint8Array;
   readonly aborted: boolean;
+  /** Photos this session's loader could not read (skipped, with their reasons). */
+  readonly skippedPhotos: ReadonlyMap<string, string>;
 }
 
 /** Estimated peak bytes of a training step. */
@@ -322,7 +324,7 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
         if (options.onCheckpoint && step > firstStep) await options.onCheckpoint(state);
         if (preview && !aborted) await options.onPreview!(await preview.render(flat, offsets), state);
         const onnx = toOnnxBytes(buildTransformer(config, state.params).graph);
-        return { state, onnx, aborted };
+        return { state, onnx, aborted, skippedPhotos: new Map(loader.skipped) };
       } finally {
         await preview?.release();
       }

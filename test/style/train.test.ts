@@ -110,6 +110,7 @@ test('resuming from a checkpoint file is bit-identical to training straight thro
   assert.equal(straight.state.imagesSeen, 12);
   assert.ok(straight.state.order.epoch >= 2, `12 images of 5 readable photos run over two epochs (${JSON.stringify(straight.state.order)})`);
   assert.deepEqual(skipped, [tmp.path('mixed', 'broken.jpg')], 'the unreadable file is reported once');
+  assert.deepEqual([...straight.skippedPhotos.keys()], skipped, 'and counted in the result');
 
   // Planned stop: 3 steps, the final state through a real checkpoint file, then 3 more.
   const first = await trainTransformer({ ...options, steps: 3 });
