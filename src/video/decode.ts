@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
 import { expectInteger } from '../util/validate.js';
-import { ffmpegPath, notRunnable, probeVideo, StderrTail, type VideoInfo } from './ffmpeg.js';
+import { ffmpegPath, inputArgs, notRunnable, probeVideo, StderrTail, type VideoInfo } from './ffmpeg.js';
 
 export interface DecodeOptions {
   /** Scale frames to this size (both or neither); default: the video's own (rotated) size. */
@@ -40,7 +40,7 @@ export async function* decodeFrames(path: string, options: DecodeOptions = {}): 
   const height = options.height ?? info.height;
   const frameSize = width * height * 3;
 
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-xerror', '-i', path, '-map', `0:${info.videoStream}`];
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-xerror', ...inputArgs(path), '-map', `0:${info.videoStream}`];
   if (width !== info.width || height !== info.height) args.push('-vf', `scale=${width}:${height}`);
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', '-');
 

@@ -3,7 +3,7 @@
  * There is no ffprobe in @ffmpeg-installer, so probing parses `ffmpeg -i`'s stream listing.
  */
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { FileError, messageOf } from '../util/errors.js';
 
@@ -208,6 +208,46 @@ export function parseProbe(path: string, lines: readonly string[]): VideoInfo | 
   };
 }
 
+/**
+ * ffmpeg's options for reading an input that may come from a stranger: only local files and pipes
+ * (no network, no `concat:`/`subfile:`/… protocols). Use as `[...inputArgs(path)]` in place of `-i path`.
+ */
+export function inputArgs(path: string): string[] {
+  return ['-protocol_whitelist', 'file,pipe', '-i', path];
+}
+
+/**
+ * Demuxers that read other files named inside the input (playlists, concat lists): a crafted
+ * upload could make ffmpeg read any local file. ffmpeg names them so in `Input #0, <name>, from`.
+ */
+const followingDemuxers = new Set(['hls', 'applehttp', 'concat', 'dash', 'webm_dash_manifest', 'ffmetadata', 'tee', 'sdp', 'rtsp']);
+
+/** Playlists and concat lists, by their first bytes: refused before ffmpeg opens the file. */
+const listHeaders: readonly [RegExp, string][] = [
+  [/^#EXTM3U/, 'an HLS playlist'],
+  [/^ffconcat/, 'an ffmpeg concat list'],
+  [/^(<\?xml[^>]*>\s*)?<MPD[\s>]/, 'a DASH manifest'],
+  [/^v=0\r?\n/, 'an SDP description'],
+];
+
+/**
+ * Refuses a file that is a playlist or list of other files in disguise, whatever its extension:
+ * ffmpeg would follow it and read the files it names.
+ * @throws FileError "is an HLS playlist, not a video: …".
+ */
+async function refuseFileLists(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(512), 0, 512, 0);
+    const head = buffer.subarray(0, bytesRead).toString('latin1').replace(/^\xef\xbb\xbf/, '').trimStart();
+    for (const [pattern, what] of listHeaders) {
+      if (pattern.test(head)) throw new FileError(path, `is ${what}, not a video: files that name other files are refused`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 async function expectFile(path: string): Promise<void> {
   let isFile: boolean;
   try {
@@ -217,6 +257,7 @@ async function expectFile(path: string): Promise<void> {
     throw new FileError(path, code === 'ENOENT' ? 'no such file' : `cannot read (${messageOf(error)})`, { cause: error });
   }
   if (!isFile) throw new FileError(path, 'not a file');
+  await refuseFileLists(path);
 }
 
 /**
@@ -228,10 +269,15 @@ async function expectFile(path: string): Promise<void> {
 export async function probeVideo(path: string): Promise<VideoInfo> {
   await expectFile(path);
   // Without an output ffmpeg lists the streams and exits 1; that is the expected outcome here.
-  const { stderr } = await runFfmpeg(['-hide_banner', '-nostdin', '-i', path]);
+  const { stderr } = await runFfmpeg(['-hide_banner', '-nostdin', ...inputArgs(path)]);
   const lines = stderr.all();
-  if (!lines.some((l) => /^Input #0/.test(l))) {
+  const input = lines.map((l) => /^Input #0, ([^,]+(?:,[^,]+)*?), from /.exec(l)).find((m) => m !== null);
+  if (input === undefined) {
     throw new FileError(path, `not a readable video (${stderr.reason(path)})`);
+  }
+  const demuxer = input[1] as string;
+  if (demuxer.split(',').some((name) => followingDemuxers.has(name.trim()))) {
+    throw new FileError(path, `is read by ffmpeg as '${demuxer}', not a video: files that name other files are refused`);
   }
   const info = parseProbe(path, lines);
   if (info === null) throw new FileError(path, 'has no video stream');
@@ -245,7 +291,7 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
 export async function countFrames(path: string): Promise<number> {
   const info = await probeVideo(path);
   const { code, stderr } = await runFfmpeg([
-    '-hide_banner', '-nostdin', '-nostats', '-i', path, '-map', `0:${info.videoStream}`, '-f', 'null', '-',
+    '-hide_banner', '-nostdin', '-nostats', ...inputArgs(path), '-map', `0:${info.videoStream}`, '-f', 'null', '-',
   ]);
   const frames = stderr.all().map((l) => /^frame=\s*(\d+)/.exec(l)).filter((m) => m !== null).at(-1);
   if (code !== 0 || frames === undefined) throw new FileError(path, `cannot decode (${stderr.reason(path)})`);
