@@ -1,6 +1,7 @@
-/** What every command shares: runtime flags, Ctrl-C handling, output of results. */
+/** What every command shares: runtime flags, Ctrl-C/SIGTERM/SIGHUP handling, output of results. */
 import { Option, type Command } from 'commander';
 import { EXECUTION_PROVIDERS, type RuntimeOptions } from '../runtime/index.js';
+import { removeTrackedTemps } from '../util/atomic.js';
 import { parseInteger, parseNumber, expectOneOf } from '../util/validate.js';
 
 /** Adds --threads and --execution-provider. */
@@ -18,24 +19,43 @@ export function runtimeOptions(opts: { threads?: string; executionProvider?: str
   };
 }
 
+/** The signals that stop a run, with their numbers (exit code 128 + number, as shells report). */
+const STOP_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
+let firstInterrupt: StopSignal | undefined;
+
+/** The exit code for the signal that interrupted this run: 130 for SIGINT, 143 SIGTERM, 129 SIGHUP. */
+export function interruptExitCode(): number {
+  return 128 + STOP_SIGNALS[firstInterrupt ?? 'SIGINT'];
+}
+
 /**
- * An AbortSignal fired by the first Ctrl-C (work stops, temporary files are removed); a second
- * Ctrl-C exits at once.
+ * An AbortSignal fired by the first Ctrl-C, SIGTERM or SIGHUP (work stops, temporary files are
+ * removed); a second one removes the temporary files being written and exits at once.
  */
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const onInt = (): void => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nInterrupted: stopping and cleaning up (Ctrl-C again to quit at once)\n');
+  const onSignal = (name: StopSignal): void => {
+    if (controller.signal.aborted) {
+      removeTrackedTemps();
+      process.exit(interruptExitCode());
+    }
+    firstInterrupt = name;
+    // SIGTERM and SIGHUP come from a process manager or a closed terminal: nobody to press Ctrl-C.
+    const hint = name === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : '';
+    process.stderr.write(`\nInterrupted${name === 'SIGINT' ? '' : ` by ${name}`}: stopping and cleaning up${hint}\n`);
     controller.abort();
   };
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onInt);
+  const handlers = Object.keys(STOP_SIGNALS).map((name) => [name, () => onSignal(name as StopSignal)] as const);
+  for (const [name, handler] of handlers) process.on(name, handler);
   return {
     signal: controller.signal,
+    // Once interrupted the handlers stay: a second signal while the run winds down still means
+    // "clean up and quit now" with the right exit code, not the default death by signal.
     dispose: () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onInt);
+      if (controller.signal.aborted) return;
+      for (const [name, handler] of handlers) process.off(name, handler);
     },
   };
 }

@@ -1,6 +1,7 @@
 /** The `pastiche` command line: one file per command, this one only wires them up. */
 import { Command, CommanderError } from 'commander';
 import { AbortError, messageOf } from '../util/errors.js';
+import { interruptExitCode } from './common.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
 import { stylizeCommand } from './stylize.js';
@@ -23,10 +24,15 @@ export function program(): Command {
   return program;
 }
 
-/** Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). */
+/**
+ * Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 usage error, 128 + the signal's
+ * number when interrupted: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await program().parseAsync([...argv]);
+    // Commands that stop cleanly on a signal (train, optimize) set 130; the signal decides the code.
+    if (process.exitCode === 130) return interruptExitCode();
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -37,7 +43,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // A folder run keeps the images it finished, and its AbortError says so.
       const kept = error instanceof AbortError && error.kept.length > 0;
       process.stderr.write(`pastiche: ${kept ? error.message : 'interrupted; nothing was written'}\n`);
-      return 130;
+      return interruptExitCode();
     }
     process.stderr.write(`pastiche: ${messageOf(error)}\n`);
     if (process.env.PASTICHE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);

@@ -1,16 +1,78 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, rmdir, stat, writeFile, access, constants } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir, stat, writeFile, access, constants } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { FileError, messageOf } from './errors.js';
 
 /**
  * A temporary path beside `target` (same directory, so the final rename is atomic), keeping the
  * extension so tools that pick a format by extension (sharp, ffmpeg) still see the right one.
+ * The name carries this process's id, so a later run can tell a leftover of a killed run
+ * (see {@link sweepStaleTemps}) from a file another running pastiche is still writing.
  */
 export function tempPathFor(target: string): string {
   const ext = extname(target);
   const stem = basename(target, ext);
-  return join(dirname(target), `.${stem}.pastiche-tmp-${randomBytes(4).toString('hex')}${ext}`);
+  return join(dirname(target), `.${stem}.pastiche-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`);
+}
+
+const tempName = /^\..*\.pastiche-tmp-(\d+)-[0-9a-f]+(\.[^.]*)?$/;
+
+/**
+ * Temporary files being written now, each with a function that stops its writer (an ffmpeg child
+ * would otherwise finish the file after we exit); a process exit removes them.
+ */
+const liveTemps = new Map<string, (() => void) | undefined>();
+
+/**
+ * Records a temporary file so that an abrupt exit (a second Ctrl-C) still removes it; `stopWriter`
+ * (synchronous) stops another process that writes it.
+ */
+export function trackTemp(path: string, stopWriter?: () => void): void {
+  liveTemps.set(path, stopWriter);
+}
+
+/** Forgets a temporary file that was renamed into place or removed. */
+export function untrackTemp(path: string): void {
+  liveTemps.delete(path);
+}
+
+/** Removes every tracked temporary file, synchronously: for `process.exit` paths, where no promise runs. */
+export function removeTrackedTemps(): void {
+  for (const [path, stopWriter] of liveTemps) {
+    try {
+      stopWriter?.();
+      rmSync(path, { force: true });
+    } catch {
+      // Best effort on the way out: a file that cannot go is left for the next run's sweep.
+    }
+  }
+  liveTemps.clear();
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else, so its files are not ours to remove.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes temporary files in `dir` left by pastiche runs that were killed (their owner process is
+ * gone). Files of running processes, and names without an owner id, are left alone.
+ */
+export async function sweepStaleTemps(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const match = tempName.exec(name);
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await rm(join(dir, name), { force: true }).catch(() => undefined);
+  }
 }
 
 /** Checks that `target`'s directory exists (creating it) and is writable, before any work is done. */
@@ -82,7 +144,9 @@ async function makeParents(target: string): Promise<() => Promise<void>> {
  */
 export async function writeAtomically<T>(target: string, write: (tempPath: string) => Promise<T>): Promise<T> {
   const removeMadeFolders = await makeParents(target);
+  await sweepStaleTemps(dirname(target));
   const temp = tempPathFor(target);
+  trackTemp(temp);
   try {
     const result = await write(temp);
     await rename(temp, target);
@@ -91,6 +155,8 @@ export async function writeAtomically<T>(target: string, write: (tempPath: strin
     await rm(temp, { force: true });
     await removeMadeFolders();
     throw error;
+  } finally {
+    untrackTemp(temp);
   }
 }
 

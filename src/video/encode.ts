@@ -1,11 +1,11 @@
 /** Raw RGB24 frames → H.264 video file (with the source's audio), through an ffmpeg child process. */
 import { spawn } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname } from 'node:path';
 import { AbortError, FileError, messageOf, throwIfAborted } from '../util/errors.js';
-import { ensureWritableDir, tempPathFor } from '../util/atomic.js';
+import { ensureWritableDir, sweepStaleTemps, tempPathFor, trackTemp, untrackTemp } from '../util/atomic.js';
 import { expectInteger, expectOneOf } from '../util/validate.js';
-import { ffmpegPath, notRunnable, probeVideo, StderrTail } from './ffmpeg.js';
+import { ffmpegPath, inputArgs, notRunnable, probeVideo, StderrTail } from './ffmpeg.js';
 
 export const x264Presets = [
   'ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow',
@@ -87,7 +87,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   const even = evenSize(width, height);
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', options.fps, '-i', '-'];
-  if (audio !== null) args.push('-i', options.audioFrom as string);
+  if (audio !== null) args.push(...inputArgs(options.audioFrom as string));
   args.push('-map', '0:v:0');
   if (audio !== null) {
     args.push('-map', `1:${audio.stream}`, '-c:a', copyable[ext]?.includes(audio.codec) ? 'copy' : 'aac');
@@ -100,10 +100,14 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   args.push('-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', preset, '-crf', String(crf));
   if (ext !== '.mkv') args.push('-movflags', '+faststart');
 
+  await sweepStaleTemps(dirname(output));
   const temp = tempPathFor(output);
   args.push(temp);
   const bin = ffmpegPath();
   const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  trackTemp(temp, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   const stderr = new StderrTail();
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   let spawnError: Error | undefined;
@@ -130,6 +134,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
     kill();
     await exited;
     await rm(temp, { force: true });
+    untrackTemp(temp);
   };
   const onAbort = (): void => void abort();
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -180,6 +185,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
       signal?.removeEventListener('abort', onAbort);
       try {
         await rename(temp, output);
+        untrackTemp(temp);
         state = 'done';
       } catch (error) {
         throw await fail(new FileError(output, `cannot move the finished video into place (${messageOf(error)})`, { cause: error }));

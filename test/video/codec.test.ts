@@ -87,7 +87,7 @@ test('encoder writes a video with the exact frames and rate, atomically', async 
   for (const frame of frames) await encoder.write(frame);
   const during = await listDir(join(dir, 'enc'));
   assert.equal(during.length, 1);
-  assert.match(during[0] as string, /^\.out\.pastiche-tmp-[0-9a-f]+\.mp4$/);
+  assert.match(during[0] as string, /^\.out\.pastiche-tmp-\d+-[0-9a-f]+\.mp4$/);
   await encoder.finish();
   assert.deepEqual(await listDir(join(dir, 'enc')), ['out.mp4']);
   const info = await probeVideo(output);
