@@ -199,6 +199,31 @@ test('--resume of a run with a named architecture (no custom widths) continues i
   assert.equal((await loadCheckpoint(checkpointOf('plain'))).record.architecture, 'compact');
 });
 
+test('SIGTERM saves a checkpoint like Ctrl-C and exits 143, without the Ctrl-C hint', async () => {
+  const log = join(home, 'training', 'term', 'log.jsonl');
+  const r = await train([...TINY_RUN(), '--style', style, '--name', 'term', '--steps', '100000', '--checkpoint-every', '100000'], {
+    timeoutMs: 120_000,
+    onSpawn: (child) => {
+      void (async () => {
+        for (let waited = 0; waited < 100_000; waited += 50) {
+          const text = await readFile(log, 'utf8').catch(() => '');
+          if (text.split('\n').some((l) => l.startsWith('{'))) {
+            child.kill('SIGTERM');
+            return;
+          }
+          await sleep(50);
+        }
+      })();
+    },
+  });
+  assert.equal(r.code, 143, show(r));
+  const stopped = /Stopped at step (\d+)\/100000; checkpoint saved in/.exec(r.stderr);
+  assert.ok(stopped, show(r));
+  assert.equal((await loadCheckpoint(checkpointOf('term'))).step, Number(stopped[1]));
+  assert.doesNotMatch(r.stderr, /Ctrl-C/);
+  assert.deepEqual(tempLeftovers(await listTree(home)), []);
+});
+
 test('Ctrl-C saves a checkpoint and exits 130; --resume continues from its step', async () => {
   const log = join(home, 'training', 'ctrl', 'log.jsonl');
   let interruptedAt = 0;
