@@ -10,6 +10,7 @@ import { alphaOf, expectImage, toInterleaved, toRgbImage } from './pixels.js';
 import { fitLongerSide } from './resize.js';
 import { SIZE_ADVICE, checkMemory, decodeBytes, memoryBudget, type MemoryPlan } from './budget.js';
 import { FileError, messageOf } from '../util/errors.js';
+import { writeFileSync } from 'node:fs';
 import { writeAtomically } from '../util/atomic.js';
 import { expectInteger } from '../util/validate.js';
 
@@ -207,13 +208,15 @@ export async function writeImage(path: string, image: RgbImage, options: WriteIm
   }
   const pixels = toInterleaved(image, alpha);
   const raw = { width: image.width, height: image.height, channels: alpha === undefined ? 3 : 4 } as const;
-  await writeAtomically(path, async (temp) => {
-    try {
-      await encoder(sharp(pixels, { raw }), format, quality).toFile(temp);
-    } catch (error) {
-      throw new FileError(path, `cannot write ${format} image (${firstLine(error)})`, { cause: error });
-    }
-  });
+  let encoded: Buffer;
+  try {
+    encoded = await encoder(sharp(pixels, { raw }), format, quality).toBuffer();
+  } catch (error) {
+    throw new FileError(path, `cannot write ${format} image (${firstLine(error)})`, { cause: error });
+  }
+  // The file is created synchronously, on this thread: a second Ctrl-C or SIGTERM, whose handler
+  // removes the temporary files being written, can never run while a worker thread creates one.
+  await writeAtomically(path, async (temp) => writeFileSync(temp, encoded));
 }
 
 function encoder(pipeline: Sharp, format: OutputFormat, quality: number): Sharp {

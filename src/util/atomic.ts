@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, stat, writeFile, access, constants } from 'node:fs/promises';
+import { rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir, stat, access, constants } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { FileError, messageOf } from './errors.js';
 
@@ -162,5 +162,6 @@ export async function writeAtomically<T>(target: string, write: (tempPath: strin
 
 /** Writes bytes to `target` atomically. */
 export async function writeFileAtomically(target: string, data: Uint8Array | string): Promise<void> {
-  await writeAtomically(target, (temp) => writeFile(temp, data));
+  // Synchronous, so a second signal's cleanup never races a worker thread creating the file.
+  await writeAtomically(target, async (temp) => writeFileSync(temp, data));
 }
