@@ -199,22 +199,27 @@ test('--resume of a run with a named architecture (no custom widths) continues i
   assert.equal((await loadCheckpoint(checkpointOf('plain'))).record.architecture, 'compact');
 });
 
+/** An onSpawn hook sending `signal` once the run's log shows its first step. */
+function signalAfterFirstStep(log: string, signal: NodeJS.Signals): (child: import('node:child_process').ChildProcess) => void {
+  return (child) => {
+    void (async () => {
+      for (let waited = 0; waited < 100_000; waited += 50) {
+        const text = await readFile(log, 'utf8').catch(() => '');
+        if (text.split('\n').some((l) => l.startsWith('{'))) {
+          child.kill(signal);
+          return;
+        }
+        await sleep(50);
+      }
+    })();
+  };
+}
+
 test('SIGTERM saves a checkpoint like Ctrl-C and exits 143, without the Ctrl-C hint', async () => {
   const log = join(home, 'training', 'term', 'log.jsonl');
   const r = await train([...TINY_RUN(), '--style', style, '--name', 'term', '--steps', '100000', '--checkpoint-every', '100000'], {
     timeoutMs: 120_000,
-    onSpawn: (child) => {
-      void (async () => {
-        for (let waited = 0; waited < 100_000; waited += 50) {
-          const text = await readFile(log, 'utf8').catch(() => '');
-          if (text.split('\n').some((l) => l.startsWith('{'))) {
-            child.kill('SIGTERM');
-            return;
-          }
-          await sleep(50);
-        }
-      })();
-    },
+    onSpawn: signalAfterFirstStep(log, 'SIGTERM'),
   });
   assert.equal(r.code, 143, show(r));
   const stopped = /Stopped at step (\d+)\/100000; checkpoint saved in/.exec(r.stderr);
@@ -229,18 +234,7 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume continues from its step'
   let interruptedAt = 0;
   const r = await train([...TINY_RUN(), '--style', style, '--name', 'ctrl', '--steps', '100000', '--checkpoint-every', '100000'], {
     timeoutMs: 120_000,
-    onSpawn: (child) => {
-      void (async () => {
-        for (let waited = 0; waited < 100_000; waited += 50) {
-          const text = await readFile(log, 'utf8').catch(() => '');
-          if (text.split('\n').some((l) => l.startsWith('{'))) {
-            child.kill('SIGINT');
-            return;
-          }
-          await sleep(50);
-        }
-      })();
-    },
+    onSpawn: signalAfterFirstStep(log, 'SIGINT'),
   });
   assert.equal(r.code, 130, show(r));
   const stopped = /Stopped at step (\d+)\/100000; checkpoint saved in (.*)\. Continue with: pastiche train --resume ctrl/.exec(r.stderr);
