@@ -128,3 +128,9 @@ export function expectSameSize(what: string, a: RgbImage, b: RgbImage): void {
     throw new RangeError(`Expected images of the same size for ${what} but received ${a.width}x${a.height} and ${b.width}x${b.height}`);
   }
 }
+
+/** Clamps values to the pixel range 0..255 in place (networks made elsewhere need not clip their output); returns `data`. */
+export function clampToPixelRange(data: Float32Array): Float32Array {
+  for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
+  return data;
+}

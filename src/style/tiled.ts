@@ -4,6 +4,7 @@
  * statistics of the whole image, gathered over the tiles norm by norm, so the result matches an
  * untiled run instead of drifting in colour from tile to tile.
  */
+import { clampToPixelRange } from '../image/pixels.js';
 import { withModel, type Model } from '../runtime/index.js';
 import { cropImage, reflectPadTo } from '../image/pad.js';
 import { planTiles, TileBlender } from '../image/tiles.js';
@@ -176,9 +177,7 @@ export async function stylizeTiled(
   } else {
     await withModel(models.bytes, style.runtime, `${style.label} (tiled)`, (full) => render(async (tile) => {
       const { result, padded, crop } = await runTile(full, style, tile, stats, style.output);
-      const data = result.data;
-      for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
-      return cropImage({ data, width: padded.width, height: padded.height }, crop);
+      return cropImage({ data: clampToPixelRange(result.data), width: padded.width, height: padded.height }, crop);
     }));
   }
   return cropImage(blender.result(), unpad);

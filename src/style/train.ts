@@ -10,6 +10,7 @@ import { totalmem } from 'node:os';
 import { Graph, toOnnxBytes, type Tensor } from '../graph/index.js';
 import { buildTransformer, buildTransformerInto, initTransformerParams, transformerParamShapes, type TransformerConfig } from '../nets/transformer.js';
 import { checkTaps } from '../nets/vgg.js';
+import { clampToPixelRange } from '../image/pixels.js';
 import { fitLongerSide, resizeImage } from '../image/resize.js';
 import type { RgbImage } from '../image/types.js';
 import { Model, withModel, type RuntimeOptions } from '../runtime/index.js';
@@ -387,9 +388,7 @@ async function runTeacher(teacher: TrainTeacher, batch: Float32Array, n: number,
   if (result.dims.join() !== [n, 3, size, size].join()) {
     throw new Error(`${teacher.label}: the teacher produced [${result.dims.join(', ')}] for a batch of [${n}, 3, ${size}, ${size}]`);
   }
-  const data = result.data;
-  for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
-  return data;
+  return clampToPixelRange(result.data);
 }
 
 /** Renders the preview photos through the current parameters. */

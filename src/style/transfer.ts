@@ -11,7 +11,7 @@ import { listFolderImages } from '../image/folder.js';
 import { checkOutputFolder, modelTag, outputExtension, resolveImageOutput } from '../image/output.js';
 import { preserveLuminance, matchHistograms, blendImages } from '../image/color.js';
 import { reflectPad, reflectPadTo, cropImage } from '../image/pad.js';
-import { toRgbImage, toInterleaved } from '../image/pixels.js';
+import { clampToPixelRange, toRgbImage, toInterleaved } from '../image/pixels.js';
 import { resizeImage, fitLongerSide } from '../image/resize.js';
 import { autoTileSize } from '../image/tiles.js';
 import { stylizeTiled } from './tiled.js';
@@ -138,10 +138,7 @@ async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage>
     throw new Error(`${style.label}: expected an output of [1, 3, ${padded.height}, ${padded.width}] but it produced [${result.dims.join(', ')}]`);
   }
   checkFiniteOutput(style.label, result.data);
-  // External models need not clip their output.
-  const data = result.data;
-  for (let i = 0; i < data.length; i++) data[i] = data[i] < 0 ? 0 : data[i] > 255 ? 255 : data[i];
-  return cropImage({ data, width: w, height: h }, crop);
+  return cropImage({ data: clampToPixelRange(result.data), width: w, height: h }, crop);
 }
 
 function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {
