@@ -7,7 +7,7 @@ import { contactSheet } from '../image/contact-sheet.js';
 import { decodeSquareCrop } from '../image/crop.js';
 import type { RgbImage } from '../image/types.js';
 import { ARCHITECTURES, resolveArchitecture, type TransformerConfig } from '../nets/transformer.js';
-import { vggLayerNames, type VggDepth } from '../nets/vgg.js';
+import { deepestTap, type VggDepth } from '../nets/vgg.js';
 import { openStyleModel } from '../style/model.js';
 import { lossPlotSvg } from '../style/loss-plot.js';
 import {
@@ -73,11 +73,6 @@ const optional = <T>(text: string | undefined, parse: (t: string) => T): T | und
 /** A value from the flags, else the checkpoint's record, else the default. */
 function pick<T>(flag: T | undefined, saved: T | undefined, fallback: T): T {
   return flag ?? saved ?? fallback;
-}
-
-function deepestLayer(depth: VggDepth, layers: readonly string[]): string {
-  const order = vggLayerNames(depth);
-  return layers.reduce((a, b) => (order.indexOf(b) > order.indexOf(a) ? b : a));
 }
 
 function formatTerms(p: TrainProgress): string {
@@ -169,7 +164,7 @@ async function run(flags: TrainFlags): Promise<void> {
       download.done();
       vggSource = resolve(resolved.path);
       const taps = styleArgs.length > 0 ? [...contentLayers, ...styleLayers] : [featureLayer];
-      vgg = await loadVggWeights(resolved.path, { depth: depth as VggDepth, lastTap: deepestLayer(depth as VggDepth, taps) });
+      vgg = await loadVggWeights(resolved.path, { depth: depth as VggDepth, lastTap: deepestTap(depth as VggDepth, taps) });
     }
 
     // The training folder and its log appear with the first step: a run refused before it (a

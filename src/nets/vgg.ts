@@ -61,6 +61,13 @@ export function checkTaps(depth: VggDepth, taps: readonly string[]): void {
   }
 }
 
+/** The deepest of `taps` in the network's order: the layer up to which VGG must be built (and its weights read). */
+export function deepestTap(depth: VggDepth, taps: readonly string[]): string {
+  checkTaps(depth, taps);
+  const order = vggLayerNames(depth);
+  return order[Math.max(...taps.map((t) => order.indexOf(t)))];
+}
+
 export interface VggOptions {
   readonly depth: VggDepth;
   readonly pooling: 'max' | 'avg';
@@ -94,9 +101,8 @@ function preprocess(graph: Graph, x: Value, kind: VggPreprocessing): Value {
  * @returns the tapped activations by name.
  */
 export function buildVgg(graph: Graph, input: Value, params: ReadonlyMap<string, Tensor>, options: VggOptions): Map<string, Value> {
-  checkTaps(options.depth, options.taps);
   const order = vggLayerNames(options.depth);
-  const deepest = Math.max(...options.taps.map((t) => order.indexOf(t)));
+  const deepest = order.indexOf(deepestTap(options.depth, options.taps));
   const shapes = vggParamShapes(options.depth, order[deepest]);
   const param = (name: string): Value => {
     const tensor = params.get(name);
