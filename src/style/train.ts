@@ -180,6 +180,64 @@ async function styleTargets(styles: readonly TrainStyle[], vgg: VggWeights, laye
   return targets;
 }
 
+type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
+
+/**
+ * Where each network parameter lives in one flat vector (Adam's parameters and moments): views
+ * to feed the graph, copies for checkpoints, and the vector made from named tensors.
+ */
+class ParamLayout {
+  private readonly slots = new Map<string, { offset: number; length: number; shape: number[] }>();
+  readonly total: number;
+
+  constructor(shapes: ReadonlyMap<string, number[]>, private readonly network: string) {
+    let total = 0;
+    for (const [name, shape] of shapes) {
+      const length = shape.reduce((a, b) => a * b, 1);
+      this.slots.set(name, { offset: total, length, shape });
+      total += length;
+    }
+    this.total = total;
+  }
+
+  get names(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+
+  view(vector: Float32Array, name: string): Float32Array {
+    const { offset, length } = this.slots.get(name)!;
+    return vector.subarray(offset, offset + length);
+  }
+
+  /** Every parameter as a graph feed viewing `vector` (no copy). */
+  feeds(vector: Float32Array, into: Feeds = {}): Feeds {
+    for (const [name, { shape }] of this.slots) into[name] = { data: this.view(vector, name), dims: shape };
+    return into;
+  }
+
+  /** Copies of every parameter's slice of `vector`, by name. */
+  split(vector: Float32Array): Map<string, Float32Array> {
+    return new Map([...this.slots.keys()].map((name) => [name, this.view(vector, name).slice()]));
+  }
+
+  /** Named tensors as one vector. @throws RangeError naming the first one missing or misshapen. */
+  join(parts: ReadonlyMap<string, { readonly data: Float32Array; readonly shape?: readonly number[] }>, what: string): Float32Array {
+    const out = new Float32Array(this.total);
+    for (const [name, { offset, length, shape }] of this.slots) {
+      const part = parts.get(name);
+      if (!part || part.data.length !== length) {
+        throw new RangeError(`${what} lack '${name}' of shape [${shape.join(', ')}] for the ${this.network} network${part ? ` (it has ${part.shape ? `[${part.shape.join(', ')}]` : `${part.data.length} values`})` : ''}`);
+      }
+      out.set(part.data, offset);
+    }
+    return out;
+  }
+
+  tensors(vector: Float32Array): Map<string, Tensor> {
+    return new Map([...this.slots].map(([name, { shape }]) => [name, { data: this.view(vector, name).slice(), shape }]));
+  }
+}
+
 /** The inference graph with parameters as inputs: one session renders previews at any step. */
 function previewModel(config: TransformerConfig): Uint8Array {
   const graph = new Graph();
@@ -233,29 +291,8 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
   if (resume) checkResumable(resume.record, record);
 
   // Parameters: one flat vector (Adam's), with a view per tensor fed to the graph.
-  const shapes = transformerParamShapes(config);
-  const initial = resume?.params ?? options.init?.params ?? initTransformerParams(config, seed);
-  let total = 0;
-  const offsets = new Map<string, { offset: number; length: number; shape: number[] }>();
-  for (const [name, shape] of shapes) {
-    const length = shape.reduce((a, b) => a * b, 1);
-    offsets.set(name, { offset: total, length, shape });
-    total += length;
-  }
-  const flat = new Float32Array(total);
-  for (const [name, { offset, length, shape }] of offsets) {
-    const t = initial.get(name);
-    if (!t || t.data.length !== length) {
-      throw new RangeError(`The starting parameters lack '${name}' of shape [${shape.join(', ')}] for the ${architecture} network${t ? ` (it has [${t.shape.join(', ')}])` : ''}`);
-    }
-    flat.set(t.data, offset);
-  }
-  const view = (vector: Float32Array, name: string): Float32Array => {
-    const { offset, length } = offsets.get(name)!;
-    return vector.subarray(offset, offset + length);
-  };
-  const paramsOf = (vector: Float32Array): Map<string, Tensor> =>
-    new Map([...offsets].map(([name, { shape }]) => [name, { data: view(vector, name).slice(), shape }]));
+  const layout = new ParamLayout(transformerParamShapes(config), architecture);
+  const flat = layout.join(resume?.params ?? options.init?.params ?? initTransformerParams(config, seed), 'The starting parameters');
 
   const styleFeeds = options.styles ? await styleTargets(options.styles, options.vgg!, styleLayers, options.styleSize ?? TRAIN_DEFAULTS.styleSize, runtime) : {};
   throwIfAborted(options.signal);
@@ -270,30 +307,31 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
     record, step, imagesSeen, order: loader.order(), seconds: secondsBefore + (performance.now() - started) / 1000,
     // A snapshot: a caller may keep the state while the run goes on.
     history: [...history],
-    params: paramsOf(flat),
-    adam: { m: new Map([...offsets.keys()].map((n) => [n, view(adam.m, n).slice()])), v: new Map([...offsets.keys()].map((n) => [n, view(adam.v, n).slice()])), step: adam.iteration },
+    params: layout.tensors(flat),
+    adam: { m: layout.split(adam.m), v: layout.split(adam.v), step: adam.iteration },
   });
 
   try {
     return await withModel(trainingModel({ config, batch, size, loss }), runtime, `${architecture} training graph`, async (model) => {
-      const grad = new Float32Array(total);
+      const grad = new Float32Array(layout.total);
       let current: { batch: Float32Array; teacher?: Float32Array } = { batch: new Float32Array(0) };
       let lastTerms: Record<string, number> = {};
       const adam = new Adam(async (x) => {
-        const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = { ...styleFeeds, content: { data: current.batch, dims: [batch, 3, size, size] } };
+        const feeds: Feeds = { ...styleFeeds, content: { data: current.batch, dims: [batch, 3, size, size] } };
         if (current.teacher) feeds.teacher = { data: current.teacher, dims: [batch, 3, size, size] };
-        for (const [name, { shape }] of offsets) feeds[name] = { data: view(x, name), dims: shape };
-        const out = await model.run(feeds);
-        for (const name of offsets.keys()) grad.set(out[gradName(name)].data, offsets.get(name)!.offset);
+        const out = await model.run(layout.feeds(x, feeds));
+        for (const name of layout.names) layout.view(grad, name).set(out[gradName(name)].data);
         lastTerms = Object.fromEntries(terms.map((t) => [t, out[termName(t)].data[0]]));
         return { loss: out.loss.data[0], grad };
       }, flat, { learningRate });
       if (resume) {
-        adam.restore({ m: flatten(resume.adam.m, offsets, total), v: flatten(resume.adam.v, offsets, total), iteration: resume.adam.step });
+        const moments = (parts: ReadonlyMap<string, Float32Array>): Float32Array =>
+          layout.join(new Map([...parts].map(([name, data]) => [name, { data }])), "The checkpoint's optimiser moments");
+        adam.restore({ m: moments(resume.adam.m), v: moments(resume.adam.v), iteration: resume.adam.step });
       }
 
       const preview = options.onPreview && options.previewPhotos?.length
-        ? await previewRenderer(config, options.previewPhotos, runtime)
+        ? await previewRenderer(config, layout, options.previewPhotos, runtime)
         : undefined;
       const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
       const previewEvery = options.previewEvery ?? TRAIN_DEFAULTS.previewEvery;
@@ -319,11 +357,11 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
             etaSeconds: ((steps - step) * batch) / rate, dataWaitMs: photos.waitMs, stepMs,
           });
           if (options.onCheckpoint && step % checkpointEvery === 0 && step < steps) await options.onCheckpoint(stateNow(adam));
-          if (preview && step % previewEvery === 0 && step < steps) await options.onPreview!(await preview.render(flat, offsets), stateNow(adam));
+          if (preview && step % previewEvery === 0 && step < steps) await options.onPreview!(await preview.render(flat), stateNow(adam));
         }
         const state = stateNow(adam);
         if (options.onCheckpoint && step > firstStep) await options.onCheckpoint(state);
-        if (preview && !aborted) await options.onPreview!(await preview.render(flat, offsets), state);
+        if (preview && !aborted) await options.onPreview!(await preview.render(flat), state);
         const onnx = toOnnxBytes(buildTransformer(config, state.params).graph);
         return { state, onnx, aborted, skippedPhotos: new Map(loader.skipped) };
       } finally {
@@ -372,16 +410,6 @@ function checkResumable(saved: TrainRecord, now: TrainRecord): void {
   }
 }
 
-function flatten(parts: ReadonlyMap<string, Float32Array>, offsets: ReadonlyMap<string, { offset: number; length: number }>, total: number): Float32Array {
-  const out = new Float32Array(total);
-  for (const [name, { offset, length }] of offsets) {
-    const part = parts.get(name);
-    if (!part || part.length !== length) throw new RangeError(`The checkpoint's optimiser state lacks '${name}'`);
-    out.set(part, offset);
-  }
-  return out;
-}
-
 async function runTeacher(teacher: TrainTeacher, batch: Float32Array, n: number, size: number): Promise<Float32Array> {
   const out = await teacher.session.run({ [teacher.input]: { data: batch, dims: [n, 3, size, size] } });
   const result = out[teacher.output];
@@ -392,15 +420,13 @@ async function runTeacher(teacher: TrainTeacher, batch: Float32Array, n: number,
 }
 
 /** Renders the preview photos through the current parameters. */
-async function previewRenderer(config: TransformerConfig, photos: readonly RgbImage[], runtime: RuntimeOptions) {
+async function previewRenderer(config: TransformerConfig, layout: ParamLayout, photos: readonly RgbImage[], runtime: RuntimeOptions) {
   const model = await Model.create(previewModel(config), 'preview network', runtime);
   return {
-    async render(flat: Float32Array, offsets: ReadonlyMap<string, { offset: number; length: number; shape: number[] }>): Promise<RgbImage[]> {
+    async render(flat: Float32Array): Promise<RgbImage[]> {
       const outputs: RgbImage[] = [];
       for (const photo of photos) {
-        const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = { image: { data: photo.data, dims: [1, 3, photo.height, photo.width] } };
-        for (const [name, { offset, length, shape }] of offsets) feeds[name] = { data: flat.subarray(offset, offset + length), dims: shape };
-        const out = await model.run(feeds);
+        const out = await model.run(layout.feeds(flat, { image: { data: photo.data, dims: [1, 3, photo.height, photo.width] } }));
         outputs.push({ data: out.stylized.data, width: photo.width, height: photo.height });
       }
       return outputs;
