@@ -5,10 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { scratch } from '../helpers/files.js';
+import { projectRoot } from '../helpers/data.js';
 import { zooLikeModel } from '../helpers/models.js';
 import { smoothImage } from '../image/fixtures.js';
 import { writeImage } from '../../src/image/codec.js';
@@ -100,4 +101,22 @@ test('optimize refuses a --style-mask of another aspect ratio before anything el
     '--vgg', dir.path('no-vgg.h5'), '-o', dir.path('opt.png')], { env });
   assert.equal(r.code, 1, show(r));
   assert.deepEqual(r.errorLines, [`pastiche: The --style-mask ${dir.path('wide-mask.png')} is 64x16 but the content is 64x48: their aspect ratios differ`]);
+});
+
+/** Runs npm in the project root with only the project's own configuration (no user or global npmrc). */
+function npm(args: readonly string[]): { stdout: string; stderr: string } {
+  const home = dir.path('npm-home');
+  const env = { ...process.env, HOME: home, npm_config_userconfig: `${home}/.npmrc`, npm_config_globalconfig: `${home}/npmrc` };
+  for (const k of Object.keys(env)) if (/^npm_(config|package|lifecycle)_/i.test(k) && !/config_(user|global)config$/.test(k)) delete env[k];
+  const child = spawnSync('npm', args, { cwd: projectRoot, env, encoding: 'utf8', timeout: 60_000 });
+  return { stdout: child.stdout ?? '', stderr: child.stderr ?? '' };
+}
+
+test('npx pastiche prints nothing of npm\'s own, and no dependency install script can fetch binaries (item 14)', () => {
+  const run = npm(['exec', '--offline', '--', 'pastiche', '--version']);
+  assert.deepEqual(run.stderr.split('\n').filter((line) => /^npm (warn|error)/i.test(line)), [], run.stderr);
+  assert.match(run.stdout, /^\d+\.\d+\.\d+/);
+  // The behaviour the configuration exists for: onnxruntime-node's post-install (which downloads CUDA
+  // provider binaries from outside the npm registry on linux x64) never runs, nor any other.
+  assert.equal(npm(['config', 'get', 'ignore-scripts']).stdout.trim(), 'true');
 });
