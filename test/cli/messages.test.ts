@@ -106,7 +106,7 @@ test('optimize refuses a --style-mask of another aspect ratio before anything el
 /** Runs npm in the project root with only the project's own configuration (no user or global npmrc). */
 function npm(args: readonly string[]): { stdout: string; stderr: string } {
   const home = dir.path('npm-home');
-  const env = { ...process.env, HOME: home, npm_config_userconfig: `${home}/.npmrc`, npm_config_globalconfig: `${home}/npmrc` };
+  const env: Record<string, string | undefined> = { ...process.env, HOME: home, npm_config_userconfig: `${home}/.npmrc`, npm_config_globalconfig: `${home}/npmrc` };
   for (const k of Object.keys(env)) if (/^npm_(config|package|lifecycle)_/i.test(k) && !/config_(user|global)config$/.test(k)) delete env[k];
   const child = spawnSync('npm', args, { cwd: projectRoot, env, encoding: 'utf8', timeout: 60_000 });
   return { stdout: child.stdout ?? '', stderr: child.stderr ?? '' };
