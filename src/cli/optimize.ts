@@ -3,9 +3,9 @@ import { Command, Option } from 'commander';
 import { basename, dirname, extname, join } from 'node:path';
 import { readImage, writeImage } from '../image/codec.js';
 import type { RgbImage } from '../image/types.js';
-import { checkTaps, type VggDepth } from '../nets/vgg.js';
+import { checkTaps, deepestTap, type VggDepth } from '../nets/vgg.js';
 import { DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, checkMaskAspect, optimizeImage, type OptimizeProgress, type StyleInput } from '../style/optimize.js';
-import { ensureWritableDir } from '../util/atomic.js';
+import { checkImageOutput, placeOutput } from '../image/output.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { resolveVggWeights } from '../weights/download.js';
 import { loadVggWeights } from '../weights/vgg-weights.js';
@@ -33,9 +33,9 @@ interface OptimizeFlags extends LossFlags {
   json?: boolean;
 }
 
-/** A mask image as [H·W] in 0..1 (its brightness). */
-async function readMask(path: string): Promise<{ data: Float32Array; width: number; height: number }> {
-  const { image } = await readImage(path);
+/** A mask image as [H·W] in 0..1 (its brightness), its longer side at most `maxSide`. */
+async function readMask(path: string, maxSide: number): Promise<{ data: Float32Array; width: number; height: number }> {
+  const { image } = await readImage(path, { maxSide });
   const n = image.width * image.height;
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = (image.data[i] + image.data[n + i] + image.data[2 * n + i]) / (3 * 255);
@@ -60,8 +60,9 @@ async function run(contentPath: string | undefined, flags: OptimizeFlags): Promi
   const contentLayers = list(flags.contentLayers) ?? DEFAULT_CONTENT_LAYERS;
   const styleLayers = list(flags.styleLayers) ?? DEFAULT_STYLE_LAYERS;
   checkTaps(depth as VggDepth, [...contentLayers, ...styleLayers]);
-  const output = flags.output ?? defaultOutput(contentPath, flags.style);
-  await ensureWritableDir(output);
+  const output = await placeOutput(flags.output, defaultOutput(contentPath, flags.style));
+  const inputs = [contentPath, flags.contentMask, ...flags.style.flatMap((s) => [s.path, s.mask])].filter((p): p is string => p !== undefined);
+  await checkImageOutput(output, inputs);
   const json = Boolean(flags.json);
   const number = (name: string, text: string | undefined, min?: number, max?: number): number | undefined =>
     text === undefined ? undefined : parseNumber(name, text, min, max);
@@ -69,14 +70,22 @@ async function run(contentPath: string | undefined, flags: OptimizeFlags): Promi
     text === undefined ? undefined : parseInteger(name, text, min, max);
   const scales = list(flags.scales)?.map((s) => parseInteger('--scales', s, 16, 16384));
   const saveEvery = integer('--save-every', flags.saveEvery, 1);
+  const size = integer('--size', flags.size, 16, 16384);
+  const styleScale = number('--style-scale', flags.styleScale, 0.05, 8);
 
-  // Read every input before the (possibly long) weights download and optimisation.
-  const content = contentPath ? (await readImage(contentPath)).image : undefined;
+  // Read every input before the (possibly long) weights download and optimisation, shrunk while
+  // decoding to the largest size the optimisation uses (a huge photo is never held whole).
+  const outputSide = scales?.at(-1) ?? size ?? DEFAULTS.size;
+  const styleSide = Math.ceil(outputSide * (styleScale ?? DEFAULTS.styleScale));
+  const content = contentPath ? (await readImage(contentPath, { maxSide: outputSide })).image : undefined;
   const styles: StyleInput[] = [];
   for (const s of flags.style) {
-    styles.push({ image: (await readImage(s.path)).image, weight: s.weight, mask: s.mask ? await readMask(s.mask) : undefined });
+    styles.push({
+      image: (await readImage(s.path, { maxSide: content ? styleSide : Math.max(styleSide, outputSide) })).image,
+      weight: s.weight, mask: s.mask ? await readMask(s.mask, outputSide) : undefined,
+    });
   }
-  const contentMask = flags.contentMask ? await readMask(flags.contentMask) : undefined;
+  const contentMask = flags.contentMask ? await readMask(flags.contentMask, outputSide) : undefined;
   // Masks are checked here too, so a wrong one is refused before the VGG weights are fetched.
   if (content) {
     for (const [i, s] of flags.style.entries()) if (styles[i].mask) checkMaskAspect(`--style-mask ${s.mask}`, styles[i].mask!, content);
@@ -91,13 +100,13 @@ async function run(contentPath: string | undefined, flags: OptimizeFlags): Promi
       onProgress: (received, total) => download.update(Math.round(received / 2 ** 20), total ? Math.round(total / 2 ** 20) : null),
     });
     download.done();
-    const vgg = await loadVggWeights(resolved.path, { depth: depth as VggDepth });
+    const vgg = await loadVggWeights(resolved.path, { depth: depth as VggDepth, lastTap: deepestTap(depth as VggDepth, [...contentLayers, ...styleLayers]) });
 
     const bar = createProgressBar('optimise', 'it', { enabled: !json && process.stderr.isTTY });
     const ext = extname(output);
     const result = await optimizeImage({
       content, styles, vgg, contentMask, signal,
-      size: integer('--size', flags.size, 16, 16384),
+      size,
       scales,
       iterations: integer('--iterations', flags.iterations, 0, 100000),
       optimizer: flags.optimizer,
@@ -110,7 +119,7 @@ async function run(contentPath: string | undefined, flags: OptimizeFlags): Promi
       pooling: flags.pooling,
       init: flags.init,
       seed: integer('--seed', flags.seed, 0, 2 ** 32 - 1),
-      styleScale: number('--style-scale', flags.styleScale, 0.05, 8),
+      styleScale,
       preserveColors: flags.preserveColors,
       runtime: runtimeOptions(flags),
       onProgress: (p) => bar.update(p.iteration, p.iterations, formatLoss(p)),

@@ -6,8 +6,10 @@ import { openStyleModel } from '../style/model.js';
 import { COLOR_MODES, checkTile, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
 import { WRITABLE_IMAGE_EXTENSIONS } from '../image/codec.js';
 import { DEFAULT_MAX_MEMORY } from '../image/budget.js';
-import { modelTag, resolveImageOutput } from '../image/output.js';
+import { modelTag, placeOutput, resolveImageOutput } from '../image/output.js';
 import { AbortError, FileError } from '../util/errors.js';
+import { refuseOverwritingInputs } from '../util/same-file.js';
+import { checkVideoOutput } from '../video/encode.js';
 import { parseInteger, parseNumber } from '../util/validate.js';
 import { addRuntimeOptions, interruptSignal, report, runtimeOptions } from './common.js';
 import { createProgressBar } from './progress.js';
@@ -36,6 +38,14 @@ function defaultOutput(input: string, model: string, kind: 'folder' | 'video'): 
   const tag = modelTag(model);
   if (kind === 'folder') return `${input.replace(/[/\\]+$/, '')}-${tag}`;
   return join(dirname(input), `${basename(input, extname(input))}-${tag}.mp4`);
+}
+
+/** A video's output: `--output` a file, or a folder to write the default name into; checked before any work. */
+async function resolveVideoOutput(input: string, output: string | undefined, model: string): Promise<string> {
+  const target = await placeOutput(output, defaultOutput(input, model, 'video'));
+  await refuseOverwritingInputs([{ input, output: target }]);
+  await checkVideoOutput(target);
+  return target;
 }
 
 const GiB = 2 ** 30;
@@ -69,8 +79,10 @@ async function run(input: string, flags: StylizeFlags): Promise<void> {
     throw new RangeError(`Expected one of ${WRITABLE_IMAGE_EXTENSIONS.join(', ')} for --format but received '${flags.format}'`);
   }
   const crf = flags.crf === undefined ? undefined : parseInteger('--crf', flags.crf, 0, 51);
-  // An image's output is decided and checked here, before the model is even loaded.
-  const output = kind === 'image' ? await resolveImageOutput(input, flags.output, modelTag(flags.model)) : flags.output ?? defaultOutput(input, flags.model, kind);
+  // An image's or a video's output is decided and checked here, before the model is even loaded.
+  const output = kind === 'image' ? await resolveImageOutput(input, flags.output, modelTag(flags.model))
+    : kind === 'video' ? await resolveVideoOutput(input, flags.output, flags.model)
+    : flags.output ?? defaultOutput(input, flags.model, kind);
   const style = await openStyleModel(flags.model, runtimeOptions(flags));
   const { signal, dispose } = interruptSignal();
   const json = Boolean(flags.json);

@@ -135,11 +135,13 @@ async function run(flags: TrainFlags): Promise<void> {
   if (depth !== 16 && depth !== 19) throw new RangeError(`Expected 16 or 19 for --vgg-depth but received ${depth}`);
   const needsVgg = styleArgs.length > 0 || featureWeight > 0;
 
-  // Read every input before the long work.
+  // Read every input before the long work; style images shrunk while decoding to the size their
+  // Gram matrices are taken at (a huge painting is never held whole).
+  const styleSize = pick(optional(flags.styleSize, (t) => parseInteger('--style-size', t, 32, 8192)), savedLoss.styleSize, TRAIN_DEFAULTS.styleSize);
   const styles: TrainStyle[] = [];
   for (const s of styleArgs) {
     const path = isAbsolute(s.path) ? s.path : resolve(s.path);
-    styles.push({ image: (await readImage(path)).image, weight: s.weight, name: basename(path), path });
+    styles.push({ image: (await readImage(path, { maxSide: styleSize })).image, weight: s.weight, name: basename(path), path });
   }
   const init = flags.init ? await loadStartingParams(flags.init) : undefined;
   const runtime = runtimeOptions(flags);
@@ -193,7 +195,7 @@ async function run(flags: TrainFlags): Promise<void> {
       styles: styles.length > 0 ? styles : undefined,
       teacher: teacherModel ? { session: teacherModel.session, input: teacherModel.input, output: teacherModel.output, label: teacherSpec! } : undefined,
       vgg, vggSource,
-      styleSize: pick(optional(flags.styleSize, (t) => parseInteger('--style-size', t, 32, 8192)), savedLoss.styleSize, TRAIN_DEFAULTS.styleSize),
+      styleSize,
       learningRate: pick(optional(flags.learningRate, (t) => parseNumber('--learning-rate', t, 1e-9, 10)), saved.learningRate, TRAIN_DEFAULTS.learningRate),
       seed: pick(optional(flags.seed, (t) => parseInteger('--seed', t, 0, 2 ** 32 - 1)), saved.seed, TRAIN_DEFAULTS.seed),
       contentWeight: pick(optional(flags.contentWeight, (t) => parseNumber('--content-weight', t, 0)), savedLoss.contentWeight, TRAIN_DEFAULTS.contentWeight),

@@ -58,6 +58,11 @@ export interface ReadImageOptions {
    * decode at 1/2 to 1/8 scale and streamable files are never held at full size (default: keep).
    */
   readonly size?: number;
+  /**
+   * Shrink (while decoding, as `size` does) so the longer side is at most this many pixels; never
+   * enlarges. For images the caller will bring to this size or smaller anyway (style images, masks).
+   */
+  readonly maxSide?: number;
   /** Memory budget in bytes, checked from the header before decoding (default {@link DEFAULT_MAX_MEMORY}, 8 GiB). */
   readonly maxMemory?: number;
   /** What the caller will hold besides the image (a network's activations), counted against the budget. */
@@ -93,9 +98,10 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   const maxPixels = maxPixelsOf(options);
   const budget = memoryBudget(options.maxMemory);
   if (options.size !== undefined) expectInteger('size', options.size, 1);
+  if (options.maxSide !== undefined) expectInteger('maxSide', options.maxSide, 1);
   const { meta, sharpOptions } = await inspect(path, maxPixels);
   const keepAlpha = options.keepAlpha === true && meta.hasAlpha;
-  const { width, height } = options.size === undefined ? meta.autoOrient : fitLongerSide(meta.autoOrient.width, meta.autoOrient.height, options.size);
+  const { width, height } = decodedSize(meta.autoOrient, options);
   const needed = decodeBytes(meta, width, height, keepAlpha) + (options.memory?.bytesFor(width, height) ?? 0);
   checkMemory(path, needed, budget, width, height, options.memory?.advice ?? SIZE_ADVICE);
   const { data, info } = await decodeStrictly(path, meta.format, maxPixels, (failOn) => {
@@ -110,6 +116,13 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   return withAlpha
     ? { image, alpha: alphaOf(data, info.width, info.height, info.channels), format: meta.format }
     : { image, format: meta.format };
+}
+
+/** The size readImage decodes to: `size` on the longer side, else at most `maxSide`, else the file's own. */
+function decodedSize(own: { width: number; height: number }, options: ReadImageOptions): { width: number; height: number } {
+  if (options.size !== undefined) return fitLongerSide(own.width, own.height, options.size);
+  if (options.maxSide !== undefined && Math.max(own.width, own.height) > options.maxSide) return fitLongerSide(own.width, own.height, options.maxSide);
+  return own;
 }
 
 /**

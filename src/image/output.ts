@@ -9,7 +9,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { WRITABLE_IMAGE_EXTENSIONS, outputFormatProblem } from './codec.js';
 import { checkWritableDir } from '../util/atomic.js';
 import { FileError } from '../util/errors.js';
-import { refuseOverwritingInputs } from '../util/same-file.js';
+import { refuseOverwritingAnyInput } from '../util/same-file.js';
 
 /** The output extension when the input's own cannot be written (GIF). */
 export const FALLBACK_EXTENSION = '.png';
@@ -36,15 +36,32 @@ export function outputExtension(input: string): string {
  *   can), when it is the input, or when its folder cannot be written — all before any work.
  */
 export async function resolveImageOutput(input: string, output: string | undefined, tag: string): Promise<string> {
-  const name = `${basename(input, extname(input))}-${tag}${outputExtension(input)}`;
-  const target = output === undefined ? join(dirname(input), name)
-    : /[/\\]$/.test(output) || (await isFolder(output)) ? join(output, name)
-    : output;
+  const target = await placeOutput(output, join(dirname(input), `${basename(input, extname(input))}-${tag}${outputExtension(input)}`));
+  await checkImageOutput(target, [input]);
+  return target;
+}
+
+/**
+ * Where `--output` as the user gave it puts a file whose default path is `defaultPath`: none →
+ * `defaultPath`; an existing folder, or a path ending in '/' → the default's name inside it;
+ * otherwise the path given.
+ */
+export async function placeOutput(output: string | undefined, defaultPath: string): Promise<string> {
+  if (output === undefined) return defaultPath;
+  return /[/\\]$/.test(output) || (await isFolder(output)) ? join(output, basename(defaultPath)) : output;
+}
+
+/**
+ * Checks, before any work and creating nothing, that the image file `target` can be written by a
+ * run reading `inputs`: a format pastiche writes, none of the inputs, a writable place.
+ *
+ * @throws {FileError} naming `target` with the reason.
+ */
+export async function checkImageOutput(target: string, inputs: readonly string[]): Promise<void> {
   const problem = outputFormatProblem(target);
   if (problem !== undefined) throw new FileError(target, problem);
-  await refuseOverwritingInputs([{ input, output: target }]);
+  await refuseOverwritingAnyInput(target, inputs);
   await checkWritableDir(target);
-  return target;
 }
 
 /**

@@ -75,17 +75,6 @@ export async function sweepStaleTemps(dir: string): Promise<void> {
   }
 }
 
-/** Checks that `target`'s directory exists (creating it) and is writable, before any work is done. */
-export async function ensureWritableDir(target: string): Promise<void> {
-  const dir = dirname(target);
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-  } catch (error) {
-    throw new FileError(target, `cannot write here (${messageOf(error)})`, { cause: error });
-  }
-}
-
 /**
  * Checks, creating nothing, that `target` could be written: the nearest existing folder on its
  * path is a folder and writable (missing folders below it are made when the file is written).
@@ -119,7 +108,7 @@ export async function checkWritableDir(target: string): Promise<void> {
  * Makes `target`'s missing parent folders; returns a function that removes those it made (the
  * deepest first, each only if still empty), for a write that failed.
  */
-async function makeParents(target: string): Promise<() => Promise<void>> {
+export async function makeParents(target: string): Promise<() => Promise<void>> {
   const dir = dirname(target);
   let first: string | undefined;
   try {

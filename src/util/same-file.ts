@@ -29,16 +29,7 @@ async function fileIdentity(path: string): Promise<string | null> {
  * @throws FileError naming the output and the input it is, or the two inputs that would share it.
  */
 export async function refuseOverwritingInputs(pairs: readonly InputOutput[]): Promise<void> {
-  const inputIds = await Promise.all(pairs.map((p) => fileIdentity(p.input)));
-  const inputById = new Map<string, string>();
-  for (const [i, id] of inputIds.entries()) if (id !== null && !inputById.has(id)) inputById.set(id, pairs[i].input);
-  const outputIds = await Promise.all(pairs.map((p) => fileIdentity(p.output)));
-  for (const [i, id] of outputIds.entries()) {
-    const input = id === null ? undefined : inputById.get(id);
-    if (input !== undefined) {
-      throw new FileError(pairs[i].output, `is the input ${input}: pastiche never overwrites its input; choose another --output`);
-    }
-  }
+  await refuseOutputsThatAreInputs(pairs.map((p) => p.input), pairs.map((p) => p.output));
   const writer = new Map<string, string>();
   for (const { input, output } of pairs) {
     const first = writer.get(resolve(output));
@@ -46,5 +37,29 @@ export async function refuseOverwritingInputs(pairs: readonly InputOutput[]): Pr
       throw new FileError(output, `would be written from both ${first} and ${input}; rename one of them or leave out --format`);
     }
     writer.set(resolve(output), input);
+  }
+}
+
+/**
+ * Refuses a run whose one `output` is any of its `inputs` (a content image, style images, masks),
+ * by device + inode as {@link refuseOverwritingInputs} does.
+ *
+ * @example await refuseOverwritingAnyInput('out.png', ['photo.jpg', 'starry.jpg']);
+ * @throws FileError naming the output and the input it is.
+ */
+export async function refuseOverwritingAnyInput(output: string, inputs: readonly string[]): Promise<void> {
+  await refuseOutputsThatAreInputs(inputs, [output]);
+}
+
+async function refuseOutputsThatAreInputs(inputs: readonly string[], outputs: readonly string[]): Promise<void> {
+  const inputIds = await Promise.all(inputs.map(fileIdentity));
+  const inputById = new Map<string, string>();
+  for (const [i, id] of inputIds.entries()) if (id !== null && !inputById.has(id)) inputById.set(id, inputs[i]);
+  const outputIds = await Promise.all(outputs.map(fileIdentity));
+  for (const [i, id] of outputIds.entries()) {
+    const input = id === null ? undefined : inputById.get(id);
+    if (input !== undefined) {
+      throw new FileError(outputs[i], `is the input ${input}: pastiche never overwrites its input; choose another --output`);
+    }
   }
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import { AbortError, FileError, messageOf, throwIfAborted } from '../util/errors.js';
-import { ensureWritableDir, sweepStaleTemps, tempPathFor, trackTemp, untrackTemp } from '../util/atomic.js';
+import { checkWritableDir, makeParents, sweepStaleTemps, tempPathFor, trackTemp, untrackTemp } from '../util/atomic.js';
 import { expectInteger, expectOneOf } from '../util/validate.js';
 import { ffmpegPath, inputArgs, notRunnable, probeVideo, StderrTail } from './ffmpeg.js';
 
@@ -42,6 +42,19 @@ export interface VideoEncoder {
 }
 
 const containers = ['.mp4', '.m4v', '.mov', '.mkv'];
+
+/**
+ * Checks, before any work and creating nothing, that a video can be written to `output`: a
+ * container pastiche writes, in a writable place.
+ * @throws {FileError} naming `output` with the reason.
+ */
+export async function checkVideoOutput(output: string): Promise<void> {
+  const ext = extname(output).toLowerCase();
+  if (!containers.includes(ext)) {
+    throw new FileError(output, `unsupported video container '${ext}' (use ${containers.join(', ')})`);
+  }
+  await checkWritableDir(output);
+}
 /** Audio codecs each container takes as they are; anything else is re-encoded to AAC. */
 const copyable: Record<string, readonly string[]> = {
   '.mp4': ['aac', 'mp3', 'ac3', 'eac3', 'alac'],
@@ -75,14 +88,13 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   }
   const crf = expectInteger('crf', options.crf ?? 18, 0, 51);
   const preset = expectOneOf('preset', options.preset ?? 'veryfast', x264Presets);
+  await checkVideoOutput(output);
   const ext = extname(output).toLowerCase();
-  if (!containers.includes(ext)) {
-    throw new FileError(output, `unsupported video container '${ext}' (use ${containers.join(', ')})`);
-  }
   throwIfAborted(signal);
   const audio = options.audioFrom === undefined ? null : (await probeVideo(options.audioFrom)).audio;
-  await ensureWritableDir(output);
   throwIfAborted(signal);
+  // Folders made for the output go again if encoding fails: a failed run leaves nothing behind.
+  const removeMadeFolders = await makeParents(output);
 
   const even = evenSize(width, height);
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
@@ -135,6 +147,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
     await exited;
     await rm(temp, { force: true });
     untrackTemp(temp);
+    await removeMadeFolders();
   };
   const onAbort = (): void => void abort();
   signal?.addEventListener('abort', onAbort, { once: true });

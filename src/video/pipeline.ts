@@ -3,7 +3,7 @@ import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger } from '../util/validate.js';
 import { decodeFrames } from './decode.js';
-import { createEncoder, type EncoderOptions, type VideoEncoder } from './encode.js';
+import { checkVideoOutput, createEncoder, type EncoderOptions, type VideoEncoder } from './encode.js';
 import { probeVideo } from './ffmpeg.js';
 import { readAhead } from './read-ahead.js';
 
@@ -67,6 +67,7 @@ export async function processVideo(options: ProcessVideoOptions): Promise<Proces
     throw new TypeError('Expected both outWidth and outHeight, or neither');
   }
   await refuseOverwritingInputs([{ input, output }]);
+  await checkVideoOutput(output);
   throwIfAborted(signal);
   const started = performance.now();
   const info = await probeVideo(input);

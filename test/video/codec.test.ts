@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, stat, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeFrames } from '../../src/video/decode.js';
 import { createEncoder, evenSize } from '../../src/video/encode.js';
@@ -124,7 +125,7 @@ test('encoder validates its options and frames', async () => {
   await encoder.abort();
   await encoder.abort();
   await assert.rejects(encoder.write(new Uint8Array(8 * 8 * 3)), AbortError);
-  assert.deepEqual(await listDir(join(dir, 'v')), []);
+  assert.ok(!existsSync(join(dir, 'v')), 'the folder made for the output is gone');
 });
 
 test('encoder: ffmpeg dying mid-stream rejects with its last message and leaves nothing', async () => {
@@ -141,7 +142,7 @@ test('encoder: ffmpeg dying mid-stream rejects with its last message and leaves 
       for (let i = 0; i < 50; i += 1) await encoder.write(new Uint8Array(64 * 48 * 3));
       await encoder.finish();
     })(), expected);
-    assert.deepEqual(await listDir(join(dir, 'crash')), []);
+    assert.ok(!existsSync(join(dir, 'crash')), 'the folder made for the output is gone');
     await assert.rejects(encoder.write(new Uint8Array(64 * 48 * 3)), expected);
     await assert.rejects(encoder.finish(), expected);
     await encoder.abort();
@@ -149,12 +150,12 @@ test('encoder: ffmpeg dying mid-stream rejects with its last message and leaves 
     if (saved === undefined) delete process.env.FFMPEG_PATH;
     else process.env.FFMPEG_PATH = saved;
   }
-  assert.deepEqual(await listDir(join(dir, 'crash')), []);
+  assert.ok(!existsSync(join(dir, 'crash')), 'the folder made for the output is gone');
 });
 
 test('encoder: unwritable output path fails before starting ffmpeg', async () => {
   const blocker = join(dir, 'a-file');
   await writeFile(blocker, 'x');
   await assert.rejects(createEncoder({ output: join(blocker, 'out.mp4'), width: 8, height: 8, fps: '25' }),
-    (e: unknown) => e instanceof FileError && e.message.startsWith(`${join(blocker, 'out.mp4')}: cannot write here (`));
+    (e: unknown) => e instanceof FileError && e.message === `${join(blocker, 'out.mp4')}: cannot write here: ${blocker} is a file, not a folder`);
 });

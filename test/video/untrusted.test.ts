@@ -5,11 +5,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { FileError } from '../../src/util/errors.js';
 import { decodeFrames } from '../../src/video/decode.js';
 import { inputArgs, probeVideo } from '../../src/video/ffmpeg.js';
+import { processVideo } from '../../src/video/pipeline.js';
 import { runCli } from '../helpers/cli.js';
 import { listTree, scratch } from '../helpers/files.js';
 import { zooLikeModel } from '../helpers/models.js';
@@ -61,4 +62,31 @@ test('pastiche stylize refuses an HLS playlist named .mp4: exit 1, one line, not
 
 test('ffmpeg reads inputs only from local files and pipes', () => {
   assert.deepEqual(inputArgs('a.mp4'), ['-protocol_whitelist', 'file,pipe', '-i', 'a.mp4']);
+});
+
+test('a video\'s -o: a folder is written into; an unwritable container is refused before the model loads', async () => {
+  const clip = await makeClip(dir.dir, 'clip.mp4', { size: '32x24', seconds: 0.2, audio: false });
+  const env = { PASTICHE_HOME: dir.path('home') };
+  const into = dir.path('into');
+  await mkdir(into);
+  const r = await runCli(['stylize', clip, '-m', zoo, '-o', into], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await listTree(into), ['clip-zoo.mp4']);
+  const slash = dir.path('made', 'below');
+  const r2 = await runCli(['stylize', clip, '-m', zoo, '-o', `${slash}/`], { env });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.deepEqual(await listTree(slash), ['clip-zoo.mp4']);
+  // A missing model would be the error if the output were checked after loading it.
+  const avi = dir.path('never', 'out.avi');
+  const r3 = await runCli(['stylize', clip, '-m', dir.path('no-such-model.onnx'), '-o', avi], { env });
+  assert.equal(r3.code, 1, r3.stderr);
+  assert.deepEqual(r3.errorLines, [`pastiche: ${avi}: unsupported video container '.avi' (use .mp4, .m4v, .mov, .mkv)`]);
+  assert.ok(!existsSync(dir.path('never')));
+});
+
+test('a video run that fails while encoding leaves no folder it made', async () => {
+  const clip = await makeClip(dir.dir, 'clip2.mp4', { size: '32x24', seconds: 0.2, audio: false });
+  const out = dir.path('fails', 'deep', 'out.mp4');
+  await assert.rejects(processVideo({ input: clip, output: out, transform: () => new Uint8Array(5) }), /Expected transform to return an RGB24 frame/);
+  assert.ok(!existsSync(dir.path('fails')), 'the folders made for the output are gone');
 });
