@@ -15,6 +15,7 @@ import {
   type TrainOptions, type TrainProgress, type TrainStyle,
 } from '../style/train.js';
 import { loadCheckpoint, saveCheckpoint, type LossEntry, type TrainRecord, type TrainState } from '../style/train-checkpoint.js';
+import { STABILITY_DEFAULTS } from '../style/stability.js';
 import { listPhotos } from '../style/train-data.js';
 import { CHECKPOINT_FILE, loadStartingParams } from '../style/train-init.js';
 import { writeFileAtomically } from '../util/atomic.js';
@@ -42,6 +43,9 @@ interface TrainFlags extends LossFlags {
   pixelWeight?: string;
   featureWeight?: string;
   featureLayer?: string;
+  stability?: string;
+  stabilityNoise?: string;
+  stabilityShift?: string;
   vgg?: string;
   vggDepth?: string;
   seed?: string;
@@ -205,6 +209,11 @@ async function run(flags: TrainFlags): Promise<void> {
       styleLayerWeights: list(flags.styleLayerWeights)?.map((w) => parseNumber('--style-layer-weights', w, 0)) ?? savedLoss.styleLayerWeights,
       pixelWeight: pick(optional(flags.pixelWeight, (t) => parseNumber('--pixel-weight', t, 0)), savedLoss.pixelWeight, TRAIN_DEFAULTS.pixelWeight),
       featureWeight, featureLayer,
+      stability: {
+        weight: pick(optional(flags.stability, (t) => parseNumber('--stability', t, 0)), savedLoss.stability?.weight, 0),
+        noise: pick(optional(flags.stabilityNoise, (t) => parseNumber('--stability-noise', t, 0, 64)), savedLoss.stability?.noise, STABILITY_DEFAULTS.noise),
+        shift: pick(optional(flags.stabilityShift, (t) => parseNumber('--stability-shift', t, 0, 8)), savedLoss.stability?.shift, STABILITY_DEFAULTS.shift),
+      },
       init: init ? { params: init.params, label: init.label } : resume?.record.init ? { params: new Map(), label: resume.record.init } : undefined,
       resume,
       runtime, signal,
@@ -295,6 +304,9 @@ export function trainCommand(): Command {
     .option('--pixel-weight <x>', `distillation: weight of the pixel loss against the teacher (default: ${d.pixelWeight})`)
     .option('--feature-weight <x>', `distillation: weight of a VGG feature loss against the teacher (default: ${d.featureWeight}, off)`)
     .option('--feature-layer <layer>', `distillation: VGG layer of the feature loss (default: ${DISTILL_FEATURE_LAYER})`)
+    .option('--stability <weight>', 'weight of the stability loss against video flicker: the output of a slightly shifted, noisy photo must be the shifted output (default: 0, off)')
+    .option('--stability-noise <sigma>', `stability loss: noise added to the shifted photo, in 0..255 units (default: ${STABILITY_DEFAULTS.noise})`)
+    .option('--stability-shift <pixels>', `stability loss: largest sub-pixel shift along each axis (default: ${STABILITY_DEFAULTS.shift})`)
     .option('--vgg <path>', 'VGG weights: Keras .h5, PyTorch .pth, TF.js model folder or .safetensors (default: $PASTICHE_VGG, else downloaded once into the model store)')
     .addOption(new Option('--vgg-depth <n>', 'VGG16 or VGG19 (default: 19)').choices(['16', '19']))
     .option('--seed <n>', `seed of the initial weights and the photo order (default: ${d.seed})`)

@@ -13,6 +13,7 @@ import { buildTransformerInto, transformerParamShapes, type TransformerConfig } 
 import { buildVgg } from '../nets/vgg.js';
 import type { VggWeights } from './gatys-graphs.js';
 import { gramMatrix, meanSquaredError, meanTotalVariation, weightedSum } from './losses.js';
+import { PERTURBED_INPUT, stabilityTerm, type StabilityLoss } from './stability.js';
 
 export interface PerceptualLoss {
   readonly kind: 'perceptual';
@@ -27,6 +28,8 @@ export interface PerceptualLoss {
   readonly styleWeight: number;
   readonly tvWeight: number;
   readonly pooling?: 'max' | 'avg';
+  /** Penalise flicker: f(T(x) + n) against T(f(x)) (see stability.ts); absent or weight 0 leaves it out. */
+  readonly stability?: StabilityLoss;
 }
 
 export interface DistillLoss {
@@ -37,6 +40,7 @@ export interface DistillLoss {
   readonly featureWeight: number;
   readonly featureLayer?: string;
   readonly vgg?: VggWeights;
+  readonly stability?: StabilityLoss;
 }
 
 export type TrainingLoss = PerceptualLoss | DistillLoss;
@@ -49,9 +53,12 @@ export interface TrainingGraphSpec {
 }
 
 /** Names of the weighted loss terms, in a fixed order; the graph outputs them as `loss.<term>`. */
-export function lossTermNames(loss: Pick<TrainingLoss, 'kind'>): string[] {
-  return loss.kind === 'perceptual' ? ['content', 'style', 'tv'] : ['pixel', 'feature'];
+export function lossTermNames(loss: Pick<TrainingLoss, 'kind' | 'stability'>): string[] {
+  return [...(loss.kind === 'perceptual' ? ['content', 'style', 'tv'] : ['pixel', 'feature']), ...(hasStability(loss) ? ['stability'] : [])];
 }
+
+/** Whether the loss has an active stability term (and the graph the inputs it needs). */
+export const hasStability = (loss: Pick<TrainingLoss, 'stability'>): boolean => (loss.stability?.weight ?? 0) > 0;
 
 /** The graph output holding a weighted loss term. */
 export const termName = (term: string): string => `loss.${term}`;
@@ -62,15 +69,21 @@ export const gradName = (param: string): string => `grad.${param}`;
 /**
  * The training model. Inputs: `content` [B, 3, S, S] (photos, RGB 0..255), every network
  * parameter by name, and `style<s>.<layer>` Gram targets [C, C] (perceptual) or `teacher`
- * [B, 3, S, S] (distillation). Outputs: the scalar `loss`, its weighted terms `loss.<term>` (`lossTermNames`) and
+ * [B, 3, S, S] (distillation); with a stability term also `perturbed` [B, 3, S, S] and
+ * `stability.kernel` (see stability.ts). Outputs: the scalar `loss`, its weighted terms `loss.<term>` (`lossTermNames`) and
  * `grad.<param>` for every parameter.
  */
 export function trainingGraph(spec: TrainingGraphSpec): Graph {
   const { config, batch, size, loss } = spec;
   const graph = new Graph();
   const content = graph.input('content', [batch, 3, size, size]);
-  const { output, params } = buildTransformerInto(graph, content, config, 'inputs', { clip: false });
+  // With the stability term the photos and their perturbed copies run as one batch of 2B.
+  const stable = hasStability(loss);
+  const input = stable ? F.concat([content, graph.input(PERTURBED_INPUT, [batch, 3, size, size])], 0) : content;
+  const { output: both, params } = buildTransformerInto(graph, input, config, 'inputs', { clip: false });
+  const output = stable ? F.slice(both, 0, 0, batch) : both;
   const terms = loss.kind === 'perceptual' ? perceptualTerms(graph, content, output, loss) : distillTerms(graph, output, loss, batch, size);
+  if (stable) terms.push(term(graph, 'stability', () => stabilityTerm(graph, both, batch, loss.stability!), loss.stability!.weight));
   const total = weightedSum(graph, terms.filter((t) => t.weight !== 0).map((t) => ({ value: t.value, weight: 1 })));
   if (!total) throw new RangeError('Every loss weight is zero: nothing to train');
   const names = [...transformerParamShapes(config).keys()];

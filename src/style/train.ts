@@ -22,6 +22,7 @@ import type { PerceptualLossOptions } from './losses.js';
 import { gradName, lossTermNames, termName, trainingModel, type TrainingLoss } from './train-graph.js';
 import type { LossEntry, TrainRecord, TrainState } from './train-checkpoint.js';
 import { PhotoLoader } from './train-data.js';
+import { KERNEL_INPUT, PERTURBED_INPUT, checkStability, perturbBatch, stabilityRadius, type StabilityLoss } from './stability.js';
 
 export const TRAIN_DEFAULTS = {
   batch: 4, size: 256, styleSize: 512, steps: 10_000, learningRate: 1e-3, seed: 1,
@@ -94,6 +95,8 @@ export interface TrainOptions extends PerceptualLossOptions {
   readonly pixelWeight?: number;
   readonly featureWeight?: number;
   readonly featureLayer?: string;
+  /** Penalise flicker (stability.ts): weight 0 or absent leaves it out. Works with both objectives. */
+  readonly stability?: StabilityLoss;
   /** Starting parameters (fine-tuning); default a fresh seeded initialisation. */
   readonly init?: { readonly params: ReadonlyMap<string, Tensor>; readonly label: string };
   /** Continue this checkpoint (its record must match these options). */
@@ -161,6 +164,7 @@ function checkOptions(o: TrainOptions): void {
     throw new RangeError(`Expected ${layers.length} style layer weights (one per style layer) but received ${o.styleLayerWeights.length}`);
   }
   for (const s of o.styles ?? []) if (s.weight !== undefined) expectNumber(`weight of style ${s.name}`, s.weight, 0);
+  if (o.stability) checkStability(o.stability);
 }
 
 /** Gram targets of each style image at `styleSize`: `style<s>.<layer>` → [C, C]. */
@@ -266,6 +270,7 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
   checkTrainingMemory(batch, size, options.memoryBudget);
 
   const styleLayers = options.styleLayers ?? TRAIN_STYLE_LAYERS;
+  const stability = options.stability && options.stability.weight > 0 ? options.stability : undefined;
   const loss: TrainingLoss = options.styles
     ? {
       kind: 'perceptual', vgg: options.vgg!, contentLayers: options.contentLayers ?? TRAIN_CONTENT_LAYERS, styleLayers,
@@ -273,12 +278,12 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
       styleBlend: normalisedBlend(options.styles),
       contentWeight: options.contentWeight ?? TRAIN_DEFAULTS.contentWeight,
       styleWeight: options.styleWeight ?? TRAIN_DEFAULTS.styleWeight,
-      tvWeight: options.tvWeight ?? TRAIN_DEFAULTS.tvWeight,
+      tvWeight: options.tvWeight ?? TRAIN_DEFAULTS.tvWeight, stability,
     }
     : {
       kind: 'distill', pixelWeight: options.pixelWeight ?? TRAIN_DEFAULTS.pixelWeight,
       featureWeight: options.featureWeight ?? TRAIN_DEFAULTS.featureWeight,
-      featureLayer: options.featureLayer ?? DISTILL_FEATURE_LAYER, vgg: options.vgg,
+      featureLayer: options.featureLayer ?? DISTILL_FEATURE_LAYER, vgg: options.vgg, stability,
     };
   if (loss.kind === 'distill' && loss.featureWeight > 0 && !loss.vgg) throw new TypeError('A feature loss (featureWeight > 0) needs VGG weights (vgg)');
   const record: TrainRecord = {
@@ -314,11 +319,16 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
   try {
     return await withModel(trainingModel({ config, batch, size, loss }), runtime, `${architecture} training graph`, async (model) => {
       const grad = new Float32Array(layout.total);
-      let current: { batch: Float32Array; teacher?: Float32Array } = { batch: new Float32Array(0) };
+      let current: { batch: Float32Array; teacher?: Float32Array; perturbed?: { perturbed: Float32Array; kernel: Float32Array } } = { batch: new Float32Array(0) };
       let lastTerms: Record<string, number> = {};
       const adam = new Adam(async (x) => {
         const feeds: Feeds = { ...styleFeeds, content: { data: current.batch, dims: [batch, 3, size, size] } };
         if (current.teacher) feeds.teacher = { data: current.teacher, dims: [batch, 3, size, size] };
+        if (current.perturbed) {
+          const k = 2 * stabilityRadius(stability!) + 1;
+          feeds[PERTURBED_INPUT] = { data: current.perturbed.perturbed, dims: [batch, 3, size, size] };
+          feeds[KERNEL_INPUT] = { data: current.perturbed.kernel, dims: [3, 3, k, k] };
+        }
         const out = await model.run(layout.feeds(x, feeds));
         for (const name of layout.names) layout.view(grad, name).set(out[gradName(name)].data);
         lastTerms = Object.fromEntries(terms.map((t) => [t, out[termName(t)].data[0]]));
@@ -342,7 +352,11 @@ export async function trainTransformer(options: TrainOptions): Promise<TrainResu
           if (options.signal?.aborted) { aborted = true; break; }
           const t0 = performance.now();
           const photos = await loader.next();
-          current = { batch: photos.data, teacher: options.teacher ? await runTeacher(options.teacher, photos.data, batch, size) : undefined };
+          current = {
+            batch: photos.data,
+            teacher: options.teacher ? await runTeacher(options.teacher, photos.data, batch, size) : undefined,
+            perturbed: stability ? perturbBatch(photos.data, batch, size, stability, seed, step) : undefined,
+          };
           const { loss: value } = await adam.step();
           if (!Number.isFinite(value)) {
             throw new Error(`Training diverged at step ${step + 1}: the loss is ${value}; lower --learning-rate or the loss weights`);
@@ -382,6 +396,12 @@ function normalisedBlend(styles: readonly TrainStyle[]): number[] {
 }
 
 function describeLoss(loss: TrainingLoss, options: TrainOptions): Record<string, unknown> {
+  // Only when active, so records (and checkpoints) of runs without it read as before.
+  const stability = loss.stability ? { stability: { ...loss.stability } } : {};
+  return { ...describeObjective(loss, options), ...stability };
+}
+
+function describeObjective(loss: TrainingLoss, options: TrainOptions): Record<string, unknown> {
   if (loss.kind === 'perceptual') {
     return {
       kind: 'perceptual', vgg: `VGG${loss.vgg.depth}/${loss.vgg.preprocessing}`, vggSource: options.vggSource ?? '',

@@ -88,7 +88,7 @@ const modelOf = (name: string, root = home): string => join(root, 'models', `${n
 const TRAIN_FLAGS = ['--style', '-s', '--teacher', '--data', '-d', '--name', '-n', '--arch', '--widths', '--blocks', '--batch',
   '--size', '--style-size', '--steps', '--epochs', '--learning-rate', '--content-weight', '--style-weight', '--tv-weight',
   '--content-layers', '--style-layers', '--style-layer-weights', '--pixel-weight', '--feature-weight', '--feature-layer',
-  '--vgg', '--vgg-depth', '--seed', '--init', '--resume', '--checkpoint-every', '--preview-every', '--force', '--json',
+  '--stability', '--stability-noise', '--stability-shift', '--vgg', '--vgg-depth', '--seed', '--init', '--resume', '--checkpoint-every', '--preview-every', '--force', '--json',
   '--threads', '--execution-provider', '--help'];
 /** Flags that have no default to state: what to train on, and the alternatives to --steps. */
 const NO_DEFAULT = ['--teacher', '--data', '--epochs', '--init', '--resume', '--help'];
@@ -295,6 +295,30 @@ test('--init starts from a stored model: its first loss is below a fresh start\'
   // Same seed, so the same first batch: the fine-tuned run starts where warm-up ended, not at its start.
   assert.ok(fine[0].loss < warm[0].loss / 2, `fine-tuned first loss ${fine[0].loss} vs fresh ${warm[0].loss}`);
   assert.equal(JSON.parse(await readFile(join(home, 'training', 'tuned', 'training.json'), 'utf8')).init, 'warmup');
+});
+
+test('--stability adds the flicker term to distillation and to fine-tuning (--init); the record keeps it, --resume too', async () => {
+  const distilled = await train(['--teacher', teacher, '--data', photos, ...TINY_FLAGS, '--size', '32', '--batch', '2', '--steps', '3',
+    '--learning-rate', '0.01', '--stability', '0.5', '--stability-noise', '2', '--threads', '1', '--name', 'stable-student', '--json']);
+  assert.equal(distilled.code, 0, show(distilled));
+  const { steps } = parseJson(distilled.stdout);
+  assert.ok(steps.every((s) => s.terms.stability > 0), JSON.stringify(steps.map((s) => s.terms)));
+  const meta = readMetadata(decodeOnnx(await readFile(modelOf('stable-student')), 'stable-student'));
+  assert.deepEqual(JSON.parse(meta['pastiche.training']).loss.stability, { weight: 0.5, noise: 2, shift: 1 });
+
+  const tuned = await train([...TINY_RUN(), '--style', style, '--init', 'stable-student', '--stability', '2', '--stability-shift', '1.5',
+    '--steps', '2', '--checkpoint-every', '1', '--name', 'stable-tuned', '--json']);
+  assert.equal(tuned.code, 0, show(tuned));
+  assert.ok(parseJson(tuned.stdout).steps.every((s) => s.terms.stability > 0 && s.terms.style > 0));
+  const record = JSON.parse(await readFile(join(home, 'training', 'stable-tuned', 'training.json'), 'utf8'));
+  assert.deepEqual(record.loss.stability, { weight: 2, noise: 3, shift: 1.5 });
+  const resumed = await train(['--resume', 'stable-tuned', '--steps', '3', '--threads', '1', '--json']);
+  assert.equal(resumed.code, 0, show(resumed));
+  assert.ok(parseJson(resumed.stdout).steps.every((s) => s.terms.stability > 0));
+
+  const bad = await train([...TINY_RUN(), '--style', style, '--stability', '-1', '--name', 'never']);
+  assert.equal(bad.code, 2, show(bad));
+  assert.match(bad.stderr, /Expected a number of at least 0 for --stability but received -1/);
 });
 
 // ---- Bad input -----------------------------------------------------------------------------------

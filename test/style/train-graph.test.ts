@@ -2,7 +2,7 @@
  * The training graph: d(loss)/d(every network parameter) from onnxruntime (float32) against
  * float64 central differences of the same loss evaluated by the independent interpreter
  * (eval64.ts), for every architecture at batch 2, with the perceptual loss (two styles, content,
- * TV) and with distillation (pixel + VGG feature). Each parameter tensor is checked along a random
+ * TV) and with distillation (pixel + VGG feature), each also with the stability term. Each parameter tensor is checked along a random
  * direction: (L(θ + h·d) − L(θ − h·d)) / 2h against ⟨∇L, d⟩, so every coordinate takes part.
  * Networks are shrunk (widths 2-4, one residual block) and VGG runs to relu2_1 with seeded
  * He weights at 8x8, so the float64 interpreter stays fast. The tolerance (2e-3 of |∇L||d|) is
@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/graph/index.js';
 import { COMPACT, LENGSTROM, PYTORCH_EXAMPLES, initTransformerParams, transformerParamShapes, type TransformerConfig } from '../../src/nets/transformer.js';
 import { gradName, lossTermNames, termName, trainingGraph, type TrainingLoss } from '../../src/style/train-graph.js';
+import { KERNEL_INPUT, PERTURBED_INPUT, perturbBatch } from '../../src/style/stability.js';
 import { evaluate64 } from '../helpers/eval64.js';
 import { randomData, randomTensor, rng } from '../helpers/random.js';
 import { runGraph } from '../helpers/run-graph.js';
@@ -54,11 +55,15 @@ const perceptual: TrainingLoss = {
 };
 const distill: TrainingLoss = { kind: 'distill', pixelWeight: 1e-2, featureWeight: 1e-2, featureLayer: 'relu1_2', vgg };
 
+const stability = { weight: 1e-2, noise: 3, shift: 1 };
+
 const cases: Case[] = [
   { label: 'pytorch-examples, perceptual', config: tiny(PYTORCH_EXAMPLES), loss: perceptual },
   { label: 'lengstrom, perceptual', config: tiny(LENGSTROM), loss: perceptual },
   { label: 'compact, perceptual', config: tiny(COMPACT), loss: perceptual },
   { label: 'compact, distillation with a feature term', config: tiny(COMPACT), loss: distill },
+  { label: 'pytorch-examples, perceptual with the stability term', config: tiny(PYTORCH_EXAMPLES), loss: { ...perceptual, stability } },
+  { label: 'compact, distillation with the stability term', config: tiny(COMPACT), loss: { ...distill, stability } },
 ];
 
 for (const [k, c] of cases.entries()) {
@@ -75,6 +80,11 @@ for (const [k, c] of cases.entries()) {
       });
     } else {
       feeds.teacher = randomTensor([BATCH, 3, SIZE, SIZE], 60 + k, 0, 255);
+    }
+    if (c.loss.stability) {
+      const { perturbed, kernel } = perturbBatch(feeds.content.data, BATCH, SIZE, c.loss.stability, 5, k);
+      feeds[PERTURBED_INPUT] = { data: perturbed, shape: [BATCH, 3, SIZE, SIZE] };
+      feeds[KERNEL_INPUT] = { data: kernel, shape: [3, 3, 3, 3] };
     }
     for (const [name, tensor] of params) feeds[name] = tensor;
 
