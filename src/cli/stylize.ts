@@ -28,6 +28,7 @@ interface StylizeFlags {
   maxMemory?: string;
   format?: string;
   crf?: string;
+  temporal?: string;
   threads?: string;
   executionProvider?: string;
   json?: boolean;
@@ -58,6 +59,7 @@ function stylizeOptions(flags: StylizeFlags): StylizeOptions {
     margin: flags.margin === undefined ? undefined : parseInteger('--margin', flags.margin, 0, 1024),
     strength: flags.strength === undefined ? undefined : parseNumber('--strength', flags.strength, 0, 1),
     preserveColors: flags.preserveColors,
+    temporal: flags.temporal === undefined ? undefined : parseNumber('--temporal', flags.temporal, 0, 1),
     maxMemory: flags.maxMemory === undefined ? undefined : Math.round(parseNumber('--max-memory', flags.maxMemory, 0.0001) * GiB),
   };
 }
@@ -79,6 +81,10 @@ async function run(input: string, flags: StylizeFlags): Promise<void> {
     throw new RangeError(`Expected one of ${WRITABLE_IMAGE_EXTENSIONS.join(', ')} for --format but received '${flags.format}'`);
   }
   const crf = flags.crf === undefined ? undefined : parseInteger('--crf', flags.crf, 0, 51);
+  // Blending needs a previous frame; an image or a folder given it is a mistaken command, not a no-op.
+  if (options.temporal !== undefined && kind !== 'video') {
+    throw new RangeError(`Expected a video input for --temporal but received the ${kind} ${input}`);
+  }
   // An image's or a video's output is decided and checked here, before the model is even loaded.
   const output = kind === 'image' ? await resolveImageOutput(input, flags.output, modelTag(flags.model))
     : kind === 'video' ? await resolveVideoOutput(input, flags.output, flags.model)
@@ -138,6 +144,7 @@ export function stylizeCommand(): Command {
     .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 128)')
     .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension; GIF becomes png)')
     .option('--crf <0..51>', 'for videos: H.264 quality, lower is better (default: 18)')
+    .option('--temporal <0..1>', 'for videos: against flicker, keep this much of the previous output frame where the input frame is unchanged (motion and cuts take the new one) (default: 0, off)')
     .option('--json', 'print the result as JSON on stdout', false);
   addRuntimeOptions(command);
   return command.action(async (input: string, flags: StylizeFlags) => run(input, flags));

@@ -17,6 +17,7 @@ import { autoTileSize } from '../image/tiles.js';
 import { stylizeTiled } from './tiled.js';
 import type { RgbImage } from '../image/types.js';
 import { processVideo, probeVideo, type VideoProgress } from '../video/index.js';
+import { createTemporalBlend } from '../video/temporal.js';
 import { AbortError, FileError, throwIfAborted, messageOf } from '../util/errors.js';
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
@@ -58,6 +59,11 @@ export interface StylizeOptions {
   /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
   readonly preserveColors?: ColorMode;
   /**
+   * Videos only (images ignore it): 0..1, how much of the previous output frame is kept where the
+   * input frame is unchanged, against flicker ({@link createTemporalBlend}); default 0, off.
+   */
+  readonly temporal?: number;
+  /**
    * Memory budget in bytes for one image (default 8 GiB): the estimate for its size after `size`
    * ({@link estimateStylizeMemory}) is checked from the file's header, before decoding.
    */
@@ -82,6 +88,7 @@ export function checkStylizeOptions(options: StylizeOptions): void {
   if (options.margin !== undefined) expectInteger('margin', options.margin, 0, 1024);
   if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
   if (options.preserveColors !== undefined) expectOneOf('preserveColors', options.preserveColors, COLOR_MODES);
+  if (options.temporal !== undefined) expectNumber('temporal', options.temporal, 0, 1);
   memoryBudget(options.maxMemory);
 }
 
@@ -285,6 +292,7 @@ export async function isDirectory(path: string): Promise<boolean> {
 /**
  * Stylises a video frame by frame: same frame rate and frame count, audio copied, next frame
  * decoded while the current one runs. Nothing is left at `output` if it fails or is aborted.
+ * With `temporal` > 0 each output is blended with the previous one where the input is unchanged.
  * @throws FileError naming `output` when it is `input` (see {@link processVideo}), or naming `input`
  *   when one frame at the size it runs would need more than `maxMemory` — both before any work.
  */
@@ -298,10 +306,15 @@ export async function stylizeVideo(
   // ffmpeg scales while decoding; one frame at a time is what the budget has to hold.
   checkMemory(input, estimateStylizeMemory(size.width, size.height, options), memoryBudget(options.maxMemory), size.width, size.height, stylizePlan(options).advice);
   const frameOptions = { ...options, size: undefined };
+  const temporal = options.temporal ?? 0;
+  const blend = temporal > 0 ? createTemporalBlend({ strength: temporal, width: size.width, height: size.height }) : null;
   return processVideo({
     input, output, signal: options.signal, onProgress: options.onProgress, crf: options.crf as never,
     decodeWidth: size.width, decodeHeight: size.height,
-    transform: async (frame) => toInterleaved(await stylizeImage(style, toRgbImage(frame, size.width, size.height), frameOptions)),
+    transform: async (frame) => {
+      const out = toInterleaved(await stylizeImage(style, toRgbImage(frame, size.width, size.height), frameOptions));
+      return blend === null ? out : blend.apply(frame, out);
+    },
     outWidth: size.width, outHeight: size.height,
   });
 }
