@@ -24,25 +24,18 @@ import { readImage, writeImage } from '../src/image/codec.js';
 import { listFolderImages } from '../src/image/folder.js';
 import type { RgbImage } from '../src/image/types.js';
 import { buildTransformer, resolveArchitecture, type TransformerConfig } from '../src/nets/transformer.js';
-import { loadModel, withModel, type RunTensor } from '../src/runtime/index.js';
-import { targetsModel, type LossLayers } from '../src/style/gatys-graphs.js';
+import { loadModel } from '../src/runtime/index.js';
 import { openStyleModel, type StyleModel } from '../src/style/model.js';
 import { loadCheckpoint } from '../src/style/train-checkpoint.js';
-import { TRAIN_CONTENT_LAYERS, TRAIN_DEFAULTS, TRAIN_STYLE_LAYERS } from '../src/style/train.js';
+import { TRAIN_DEFAULTS } from '../src/style/train.js';
 import { stylizeImage } from '../src/style/transfer.js';
-import { resolveVggWeights } from '../src/weights/download.js';
 import { hasModel, META, trainingDir } from '../src/weights/store.js';
-import { loadVggWeights, type VggWeights } from '../src/weights/vgg-weights.js';
 import { messageOf } from '../src/util/errors.js';
+import { createLossMeter, geomean, vggWeights } from './perceptual.js';
 import { table } from './util.js';
 
 const SIZE = 512;
-/** Longer side of the style image when its Grams are taken (whatever --size says). */
-const STYLE_SIZE = 512;
 const GOAL = 1.5;
-const LAYERS: LossLayers = {
-  content: TRAIN_CONTENT_LAYERS, style: TRAIN_STYLE_LAYERS, styleLayerWeights: TRAIN_STYLE_LAYERS.map(() => 1), pooling: 'max',
-};
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 
 interface Pair {
@@ -56,11 +49,6 @@ interface Opened {
   readonly description: string;
   /** The style image its training record names, if any. */
   readonly stylePath?: string;
-}
-
-interface Losses {
-  readonly style: number;
-  readonly content: number;
 }
 
 const argValue = (args: readonly string[], flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
@@ -110,31 +98,8 @@ async function openTrained(spec: string, threads: number): Promise<Opened | stri
   return { model, description: `${spec}: ${isName ? 'store model' : 'model'}${steps !== undefined ? `, ${steps} steps` : ''}`, stylePath: styleFromRecord(record) };
 }
 
-const planar = (image: RgbImage): RunTensor => ({ data: image.data, dims: [1, 3, image.height, image.width] });
-
-function mse(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    sum += d * d;
-  }
-  return sum / a.length;
-}
-
-const geomean = (xs: readonly number[]): number => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
 const sci = (x: number): string => x.toExponential(3);
 const ratio = (x: number): string => `${x.toFixed(2)}x`;
-
-/** VGG19: the shared data's TF.js folder, else whatever resolveVggWeights finds ($PASTICHE_VGG, the store's cache). */
-async function vggWeights(dataDir: string): Promise<VggWeights | string> {
-  const shared = join(dataDir, 'models/vgg19-imagenet-tfjs-uint8');
-  try {
-    const path = existsSync(shared) ? shared : (await resolveVggWeights({ depth: 19 })).path;
-    return await loadVggWeights(path, { depth: 19, lastTap: 'relu5_1' });
-  } catch (error) {
-    return `no VGG19 weights (${messageOf(error)})`;
-  }
-}
 
 export async function benchQuality(dataDir: string, threads: number, args: readonly string[] = []): Promise<void> {
   console.log(`\n## Quality: pastiche-trained model vs reference checkpoint (VGG19 losses, ${threads} thread(s))\n`);
@@ -160,20 +125,6 @@ export async function benchQuality(dataDir: string, threads: number, args: reado
     console.log(`skipped: ${vgg}`);
     return;
   }
-  // One VGG graph per image size, run on the photo and both outputs, then released.
-  const features = async (images: readonly RgbImage[]): Promise<Record<string, RunTensor>[]> => {
-    const { width, height } = images[0];
-    return withModel(targetsModel(vgg, LAYERS, width, height), { threads }, `VGG19 ${width}x${height}`, async (net) => {
-      const out: Record<string, RunTensor>[] = [];
-      for (const image of images) out.push(await net.run({ image: planar(image) }));
-      return out;
-    });
-  };
-  const styleLoss = (f: Record<string, RunTensor>, target: Record<string, RunTensor>): number =>
-    LAYERS.style.reduce((sum, l) => sum + mse(f[`gram.${l}`].data, target[`gram.${l}`].data), 0);
-  const contentLoss = (f: Record<string, RunTensor>, photo: Record<string, RunTensor>): number =>
-    LAYERS.content.reduce((sum, l) => sum + mse(f[`feat.${l}`].data, photo[`feat.${l}`].data), 0);
-
   for (const pair of pairs) {
     const a = await openTrained(pair.a, threads).catch((error: unknown) => messageOf(error));
     if (typeof a === 'string') {
@@ -191,12 +142,10 @@ export async function benchQuality(dataDir: string, threads: number, args: reado
       console.log(`${pair.a} vs ${pair.b}: skipped: style image ${stylePath} not found (give --style PATH)`);
       continue;
     }
-    const style = (await readImage(stylePath, { size: STYLE_SIZE })).image;
-    const [styleTargets] = await features([style]);
+    const meter = await createLossMeter(vgg, stylePath, threads);
     console.log(`A = ${a.description}`);
     console.log(`B = ${pair.b} (reference checkpoint)`);
-    console.log(`style image ${stylePath} at ${style.width}x${style.height}; photos at ${size} px longer side; `
-      + `style = Σ Gram MSE over ${LAYERS.style.join(', ')}; content = MSE of ${LAYERS.content.join(', ')}\n`);
+    console.log(`${meter.description}; photos at ${size} px longer side\n`);
 
     const rows: (string | number)[][] = [];
     const styleRatios: number[] = [];
@@ -207,9 +156,7 @@ export async function benchQuality(dataDir: string, threads: number, args: reado
       const photo = (await readImage(path, { size })).image;
       const outA = await stylizeImage(a.model, photo);
       const outB = await stylizeImage(b, photo);
-      const [fPhoto, fA, fB] = await features([photo, outA, outB]);
-      const la: Losses = { style: styleLoss(fA, styleTargets), content: contentLoss(fA, fPhoto) };
-      const lb: Losses = { style: styleLoss(fB, styleTargets), content: contentLoss(fB, fPhoto) };
+      const [la, lb] = await meter.measure(photo, [outA, outB]);
       styleRatios.push(la.style / lb.style);
       contentRatios.push(la.content / lb.content);
       for (const k of ['style', 'content'] as const) {

@@ -265,9 +265,10 @@ async function run(flags: TrainFlags): Promise<void> {
     };
     const stored = await saveModel(name, result.onnx, {
       architecture: architecture.name, source: resolve(data), force: true,
-      description: styles.length > 0
+      description: (styles.length > 0
         ? `${architecture.name} network trained by pastiche on ${styles.map((s) => s.name).join(' + ')}, ${result.state.step} steps`
-        : `${architecture.name} student of ${teacherSpec}, distilled by pastiche in ${result.state.step} steps`,
+        : `${architecture.name} student of ${teacherSpec}, distilled by pastiche in ${result.state.step} steps`)
+        + (options.stability && options.stability.weight > 0 ? `; stabilised against flicker (--stability ${options.stability.weight})` : ''),
       metadata: { [META.training]: JSON.stringify(record) },
     });
     await writeFileAtomically(join(dir, 'training.json'), `${JSON.stringify(record, null, 2)}\n`);

@@ -305,6 +305,8 @@ test('--stability adds the flicker term to distillation and to fine-tuning (--in
   assert.ok(steps.every((s) => s.terms.stability > 0), JSON.stringify(steps.map((s) => s.terms)));
   const meta = readMetadata(decodeOnnx(await readFile(modelOf('stable-student')), 'stable-student'));
   assert.deepEqual(JSON.parse(meta['pastiche.training']).loss.stability, { weight: 0.5, noise: 2, shift: 1 });
+  const listed = await runCli(['models', 'list'], { env });
+  assert.match(listed.stdout, /^stable-student .*distilled by pastiche in 3 steps; stabilised against flicker \(--stability 0\.5\)$/m);
 
   const tuned = await train([...TINY_RUN(), '--style', style, '--init', 'stable-student', '--stability', '2', '--stability-shift', '1.5',
     '--steps', '2', '--checkpoint-every', '1', '--name', 'stable-tuned', '--json']);
