@@ -1,13 +1,13 @@
 /** What every command shares: runtime flags, Ctrl-C/SIGTERM/SIGHUP handling, output of results. */
 import { Option, type Command } from 'commander';
-import { EXECUTION_PROVIDERS, type RuntimeOptions } from '../runtime/index.js';
+import { EXECUTION_PROVIDERS, defaultThreads, type RuntimeOptions } from '../runtime/index.js';
 import { removeTrackedTemps } from '../util/atomic.js';
 import { parseInteger, parseNumber, expectOneOf } from '../util/validate.js';
 
 /** Adds --threads and --execution-provider. */
 export function addRuntimeOptions(command: Command): Command {
   return command
-    .option('--threads <n>', 'CPU threads per operation (default: one per physical core)')
+    .option('--threads <n>', `CPU threads per operation (default: every available core, ${defaultThreads()} here)`)
     .addOption(new Option('--execution-provider <name>', 'where the network runs; cuda/coreml/dml/webgpu only where this onnxruntime build has them')
       .choices([...EXECUTION_PROVIDERS]).default('cpu'));
 }

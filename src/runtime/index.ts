@@ -1,1 +1,1 @@
-export { Model, loadModel, withModel, clearModelCache, availableExecutionProviders, EXECUTION_PROVIDERS, type ExecutionProvider, type RuntimeOptions, type RunTensor } from './session.js';
+export { Model, loadModel, withModel, clearModelCache, availableExecutionProviders, defaultThreads, EXECUTION_PROVIDERS, type ExecutionProvider, type RuntimeOptions, type RunTensor } from './session.js';

@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { copyFile, link, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { program } from '../../src/cli/main.js';
+import { defaultThreads } from '../../src/runtime/index.js';
 import { imageSize, writeImage } from '../../src/image/codec.js';
 import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { dataPath } from '../helpers/data.js';
@@ -69,6 +71,15 @@ test('--help for the program, stylize and models exits 0 and names every command
   assert.equal(models.code, 0, show(models));
   for (const word of ['import', 'list', 'remove', 'export']) assert.ok(models.stdout.includes(word), `models --help lacks ${word}`);
   assert.ok(models.stdout.includes(dir.path('home')), 'models --help names the store folder from PASTICHE_HOME');
+});
+
+test('stylize, optimize and train use every available core unless --threads says otherwise, and say so (in-process)', () => {
+  // onnxruntime's own default picked one thread on a 2-core VM; the default is now explicit.
+  assert.equal(defaultThreads(), availableParallelism());
+  for (const name of ['stylize', 'optimize', 'train']) {
+    const help = (program().commands.find((c) => c.name() === name) as Command).helpInformation().replace(/\s+/g, ' ');
+    assert.match(help, new RegExp(`--threads <n> CPU threads per operation \\(default: every available core, ${availableParallelism()} here\\)`), `${name} --help`);
+  }
 });
 
 test('the help of each models subcommand names its flags (in-process, no spawn)', () => {
