@@ -13,7 +13,7 @@
  * record, else images/style/<A's name>.jpg).
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { contactSheet } from '../src/image/contact-sheet.js';
@@ -26,6 +26,8 @@ import { messageOf } from '../src/util/errors.js';
 import { createEncoder } from '../src/video/encode.js';
 import type { Flow } from '../src/video/flow.js';
 import { createTemporalBlend } from '../src/video/temporal.js';
+import { occlusionMask } from '../src/video/flow.js';
+import { estimateFlow } from '../src/video/optical-flow.js';
 import { readSintelPair, syntheticMotionClip, warpingError } from '../src/video/warping-error.js';
 import { META } from '../src/weights/store.js';
 import { createLossMeter, geomean, vggWeights } from './perceptual.js';
@@ -37,6 +39,8 @@ const RUNTIME_STRENGTH = 0.8;
 const WIDTH = 640;
 const HEIGHT = 480;
 const FRAMES = 12;
+/** DAVIS frames per clip (854x480; two TV-L1 flows, ~5 s, per pair). */
+const DAVIS_FRAMES = 8;
 const PHOTOS = ['tubingen.jpg', 'golden_gate.jpg'];
 const GOAL = { warping: 0.5, losses: 1.1 };
 
@@ -45,7 +49,8 @@ interface Clip {
   readonly frames: RgbImage[];
   readonly flows: Flow[];
   readonly masks?: Uint8Array[];
-  readonly synthetic: boolean;
+  /** 'synthetic' and 'sintel' have exact flow; 'davis' has TV-L1 estimates (src/video/optical-flow.ts). */
+  readonly kind: 'synthetic' | 'sintel' | 'davis';
 }
 
 const argValue = (args: readonly string[], flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
@@ -53,16 +58,18 @@ const nameOf = (spec: string): string => basename(spec.replace(/[/\\]+$/, ''), e
 const sci = (x: number): string => x.toExponential(3);
 const ratio = (x: number): string => `${x.toFixed(2)}x`;
 
-/** Each frame through `model`, then (with `strength` > 0) the run-time blend as `stylize --temporal` applies it. */
-async function stylizeClip(model: StyleModel, frames: readonly RgbImage[], strength = 0): Promise<RgbImage[]> {
-  const { width, height } = frames[0];
-  const blend = strength > 0 ? createTemporalBlend({ strength, width, height }) : undefined;
+/** Each frame through `model` on its own. */
+async function stylizeClip(model: StyleModel, frames: readonly RgbImage[]): Promise<RgbImage[]> {
   const out: RgbImage[] = [];
-  for (const frame of frames) {
-    const styled = await stylizeImage(model, frame);
-    out.push(blend ? toRgbImage(blend.apply(toInterleaved(frame), toInterleaved(styled)), width, height) : styled);
-  }
+  for (const frame of frames) out.push(await stylizeImage(model, frame));
   return out;
+}
+
+/** The run-time option on per-frame outputs, as `stylize --temporal` applies it frame after frame. */
+function blendClip(frames: readonly RgbImage[], outputs: readonly RgbImage[], strength: number): RgbImage[] {
+  const { width, height } = frames[0];
+  const blend = createTemporalBlend({ strength, width, height });
+  return outputs.map((out, i) => toRgbImage(blend.apply(toInterleaved(frames[i]), toInterleaved(out)), width, height));
 }
 
 async function clips(dataDir: string): Promise<Clip[]> {
@@ -73,13 +80,27 @@ async function clips(dataDir: string): Promise<Clip[]> {
     const photo = (await readImage(path)).image;
     for (const motion of ['pan', 'zoom'] as const) {
       const clip = await syntheticMotionClip(photo, { frames: FRAMES, width: WIDTH, height: HEIGHT, motion, noise: 2, jpegQuality: 90 });
-      out.push({ name: `${nameOf(file)} ${motion}`, ...clip, synthetic: true });
+      out.push({ name: `${nameOf(file)} ${motion}`, ...clip, kind: 'synthetic' });
     }
   }
   for (const level of ['easy', 'medium', 'hard']) {
     const dir = join(dataDir, 'video/sintel-flow/clean', level);
     if (!existsSync(dir)) continue;
-    out.push({ name: `sintel ${level}`, ...(await readSintelPair(dir)), synthetic: false });
+    out.push({ name: `sintel ${level}`, ...(await readSintelPair(dir)), kind: 'sintel' });
+  }
+  for (const name of ['blackswan', 'car-roundabout']) {
+    const dir = join(dataDir, 'video/davis', name);
+    if (!existsSync(dir)) continue;
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort().slice(0, DAVIS_FRAMES);
+    const frames = await Promise.all(files.map(async (f) => (await readImage(join(dir, f))).image));
+    const flows: Flow[] = [];
+    const masks: Uint8Array[] = [];
+    for (let t = 0; t + 1 < frames.length; t++) {
+      const forward = estimateFlow(frames[t], frames[t + 1]);
+      flows.push(forward);
+      masks.push(occlusionMask(forward, estimateFlow(frames[t + 1], frames[t])));
+    }
+    out.push({ name: `davis ${name}`, frames, flows, masks, kind: 'davis' });
   }
   return out;
 }
@@ -106,8 +127,9 @@ export async function benchTemporal(dataDir: string, threads: number, args: read
     console.log('skipped: no content photos or Sintel frames in the shared data');
     return;
   }
-  console.log(`Clips: ${all.filter((c) => c.synthetic).length} synthetic (${FRAMES} frames of ${WIDTH}x${HEIGHT} from a still photo, `
-    + 'exact flow, Gaussian noise σ 2 and JPEG q90 per frame), and Sintel frame pairs with ground-truth flow and occlusions. '
+  console.log(`Clips: ${all.filter((c) => c.kind === 'synthetic').length} synthetic (${FRAMES} frames of ${WIDTH}x${HEIGHT} from a still photo, `
+    + 'exact flow, Gaussian noise σ 2 and JPEG q90 per frame), Sintel frame pairs with ground-truth flow and occlusions, '
+    + `and the first ${DAVIS_FRAMES} frames of DAVIS clips with TV-L1 flow estimated here (occlusions by forward-backward check). `
     + `Warping error: mean squared difference (RGB in 0..1) between output t and output t+1 warped back by the input's flow, over non-occluded pixels; `
     + `run-time option "+rt": --temporal ${RUNTIME_STRENGTH}.\n`);
 
@@ -133,28 +155,29 @@ export async function benchTemporal(dataDir: string, threads: number, args: read
     const meter = await createLossMeter(vgg, stylePath, threads);
     console.log(`A = ${aSpec}\nB = ${bSpec}\n`);
     const rows: string[][] = [];
-    const ratios = { synthetic: { b: [] as number[], art: [] as number[], brt: [] as number[] }, sintel: { b: [] as number[], art: [] as number[], brt: [] as number[] } };
+    const bucket = (): { b: number[]; art: number[]; brt: number[] } => ({ b: [], art: [], brt: [] });
+    const ratios = { synthetic: bucket(), sintel: bucket(), davis: bucket() };
     const losses: { a: { style: number; content: number }; b: { style: number; content: number } }[] = [];
     let sample: { input: RgbImage[]; a: RgbImage[]; b: RgbImage[] } | undefined;
     for (const clip of all) {
       const outA = await stylizeClip(a, clip.frames);
       const outB = await stylizeClip(b, clip.frames);
-      const outArt = await stylizeClip(a, clip.frames, RUNTIME_STRENGTH);
-      const outBrt = await stylizeClip(b, clip.frames, RUNTIME_STRENGTH);
+      const outArt = blendClip(clip.frames, outA, RUNTIME_STRENGTH);
+      const outBrt = blendClip(clip.frames, outB, RUNTIME_STRENGTH);
       const we = (frames: RgbImage[]): number => warpingError(frames, clip.flows, clip.masks);
       const [input, wa, wb, wart, wbrt] = [we(clip.frames), we(outA), we(outB), we(outArt), we(outBrt)];
-      const bucket = clip.synthetic ? ratios.synthetic : ratios.sintel;
+      const bucket = ratios[clip.kind];
       bucket.b.push(wb / wa);
       bucket.art.push(wart / wa);
       bucket.brt.push(wbrt / wa);
       rows.push([clip.name, sci(input), sci(wa), sci(wb), ratio(wb / wa), sci(wart), ratio(wart / wa), sci(wbrt), ratio(wbrt / wa)]);
       const [la, lb] = await meter.measure(clip.frames[0], [outA[0], outB[0]]);
       losses.push({ a: la, b: lb });
-      if (!sample && clip.synthetic) sample = { input: clip.frames, a: outA, b: outB };
+      if (!sample && clip.kind === 'synthetic') sample = { input: clip.frames, a: outA, b: outB };
     }
-    for (const [label, bucket] of [['synthetic clips', ratios.synthetic], ['Sintel', ratios.sintel]] as const) {
-      if (bucket.b.length === 0) continue;
-      rows.push([`geometric mean, ${label}`, '', '', '', ratio(geomean(bucket.b)), '', ratio(geomean(bucket.art)), '', ratio(geomean(bucket.brt))]);
+    for (const [label, kind] of [['synthetic clips', ratios.synthetic], ['Sintel', ratios.sintel], ['DAVIS (estimated flow)', ratios.davis]] as const) {
+      if (kind.b.length === 0) continue;
+      rows.push([`geometric mean, ${label}`, '', '', '', ratio(geomean(kind.b)), '', ratio(geomean(kind.art)), '', ratio(geomean(kind.brt))]);
     }
     console.log(table(['clip', 'input', 'A', 'B', 'B/A', 'A+rt', 'A+rt/A', 'B+rt', 'B+rt/A'], rows));
 
@@ -162,7 +185,7 @@ export async function benchTemporal(dataDir: string, threads: number, args: read
     const contentRatio = geomean(losses.map((l) => l.b.content / l.a.content));
     console.log(`\nLosses on each clip's first frame (${meter.description}): B/A style ${ratio(styleRatio)}, content ${ratio(contentRatio)} (geometric means)`);
 
-    const frame = all.find((c) => c.synthetic)?.frames[0] ?? all[0].frames[0];
+    const frame = all.find((c) => c.kind === 'synthetic')?.frames[0] ?? all[0].frames[0];
     const ta = await time(() => stylizeImage(a, frame), 5, 1);
     const tb = await time(() => stylizeImage(b, frame), 5, 1);
     const blend = createTemporalBlend({ strength: RUNTIME_STRENGTH, width: frame.width, height: frame.height });
