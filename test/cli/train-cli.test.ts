@@ -297,6 +297,20 @@ test('--init starts from a stored model: its first loss is below a fresh start\'
   assert.equal(JSON.parse(await readFile(join(home, 'training', 'tuned', 'training.json'), 'utf8')).init, 'warmup');
 });
 
+test('--vgg-depth 16 trains with VGG16 (Johnson\'s loss network): relu1_2…relu2_2 taps, recorded as VGG16', async () => {
+  const vgg16 = await writeRandomVgg(dir.path('vgg16.safetensors'), 'relu2_2', 16);
+  const r = await train(['--data', photos, '--vgg', vgg16, '--vgg-depth', '16', '--content-layers', 'relu2_2', '--style-layers', 'relu1_2,relu2_2',
+    ...TINY_FLAGS, '--size', '32', '--batch', '2', '--style-size', '64', '--threads', '1', '--style', style, '--steps', '2', '--name', 'vgg16', '--json']);
+  assert.equal(r.code, 0, show(r));
+  assert.ok(parseJson(r.stdout).steps.every((s) => s.terms.style > 0 && s.terms.content > 0));
+  const record = JSON.parse(await readFile(join(home, 'training', 'vgg16', 'training.json'), 'utf8'));
+  assert.equal(record.loss.vgg, 'VGG16/caffe');
+  // VGG19's layer names that VGG16 lacks are refused before any work.
+  const bad = await train(['--data', photos, '--vgg', vgg16, '--vgg-depth', '16', '--style-layers', 'relu5_4', ...TINY_FLAGS, '--style', style, '--name', 'never16']);
+  assert.notEqual(bad.code, 0, show(bad));
+  assert.match(bad.stderr, /relu5_4/);
+});
+
 test('--stability adds the flicker term to distillation and to fine-tuning (--init); the record keeps it, --resume too', async () => {
   const distilled = await train(['--teacher', teacher, '--data', photos, ...TINY_FLAGS, '--size', '32', '--batch', '2', '--steps', '3',
     '--learning-rate', '0.01', '--stability', '0.5', '--stability-noise', '2', '--threads', '1', '--name', 'stable-student', '--json']);

