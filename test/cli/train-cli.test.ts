@@ -189,6 +189,19 @@ test('--steps 2 then --resume --steps 4 ends byte for byte where a straight --st
   assert.deepEqual(log, [1, 2, 3, 4], 'the log holds the whole run');
 });
 
+test('with 2 threads too, a resumed run ends byte for byte where a straight run ends (the real runs\' setting)', async () => {
+  const args = [...TINY_RUN().filter((a, i, all) => a !== '--threads' && all[i - 1] !== '--threads'), '--threads', '2', '--size', '64', '--style', style];
+  const first = await train([...args, '--name', 'halves2', '--steps', '2']);
+  const straight = await train([...args, '--name', 'straight2', '--steps', '3']);
+  assert.equal(first.code, 0, show(first));
+  assert.equal(straight.code, 0, show(straight));
+  const resumed = await train(['--resume', 'halves2', '--steps', '3', '--threads', '2']);
+  assert.equal(resumed.code, 0, show(resumed));
+  const [a, b] = [await loadCheckpoint(checkpointOf('halves2')), await loadCheckpoint(checkpointOf('straight2'))];
+  assert.deepEqual(a.history, b.history, 'loss history');
+  assertSameParams(a.params, b.params, 'parameters');
+});
+
 test('--resume of a run with a named architecture (no custom widths) continues it', async () => {
   const args = TINY_RUN().filter((a, i, all) => !['--widths', '--blocks'].includes(a) && !['--widths', '--blocks'].includes(all[i - 1]));
   const first = await train([...args, '--style', style, '--name', 'plain', '--steps', '1', '--size', '32']);
