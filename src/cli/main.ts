@@ -4,6 +4,7 @@ import { AbortError, messageOf } from '../util/errors.js';
 import { interruptExitCode } from './common.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
+import { serveCommand } from './serve.js';
 import { stylizeCommand } from './stylize.js';
 import { trainCommand } from './train.js';
 
@@ -17,6 +18,7 @@ export function program(): Command {
   program.addCommand(optimizeCommand());
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(serveCommand());
   for (const command of program.commands) {
     command.exitOverride().showHelpAfterError('(run with --help for usage)');
     for (const sub of command.commands) sub.exitOverride().showHelpAfterError('(run with --help for usage)');
