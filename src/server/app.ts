@@ -66,6 +66,27 @@ export function checkExposure(host: string, token: string | undefined): void {
   }
 }
 
+/**
+ * Refuses a browser page from another origin, and — without a token — a Host that is not loopback:
+ * a web page the user visits could otherwise reach a loopback server through DNS rebinding, or
+ * fire uploads and stylize requests at it that cost CPU.
+ */
+function checkCaller(req: IncomingMessage, tokenSet: boolean): void {
+  const host = req.headers.host ?? '';
+  const hostname = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  if (!tokenSet && !isLoopback(hostname)) throw new HttpError(403, `refused Host '${host}': this server answers loopback names only (start it with --host and --token to expose it)`);
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      throw new HttpError(403, `refused Origin '${origin}'`);
+    }
+    if (originHost !== host) throw new HttpError(403, `refused a request from the page at ${origin}: only this server's own pages may call it`);
+  }
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
   // Hashes of equal length, so the comparison takes the same time whatever was sent.
@@ -135,6 +156,7 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const guarded = url.pathname.startsWith('/api/') || url.pathname.startsWith('/models/');
+      checkCaller(req, options.token !== undefined);
       if (guarded && options.token !== undefined && !tokenMatches(req.headers.authorization, options.token)) {
         throw new HttpError(401, 'missing or wrong bearer token (send Authorization: Bearer <token>)', { 'WWW-Authenticate': 'Bearer' });
       }

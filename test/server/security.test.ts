@@ -115,3 +115,24 @@ test('SIGTERM mid-job: `pastiche serve` cancels its work, removes its files and 
   assert.equal(result.code, 143, result.stderr);
   assert.deepEqual(await served(), [], 'nothing left behind');
 });
+
+test('pages from other origins and, without a token, non-loopback Host names are refused (DNS rebinding)', async () => {
+  const server = await serve();
+  try {
+    const get = (headers: Record<string, string>) => new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: server.port, path: '/api/models', headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(await get({ Host: 'evil.example:8080' }), 403);
+    assert.equal(await get({ Origin: 'http://evil.example' }), 403);
+    assert.equal(await get({ Origin: `http://127.0.0.1:${server.port}` }), 200);
+    assert.equal(await get({ Host: `localhost:${server.port}` }), 200);
+    assert.equal(await get({ Host: `[::1]:${server.port}` }), 200);
+  } finally {
+    await server.close();
+  }
+});
