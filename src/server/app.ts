@@ -11,11 +11,12 @@ import type { RuntimeOptions } from '../runtime/index.js';
 import { messageOf } from '../util/errors.js';
 import { HttpError, sendError, sendJson } from './http.js';
 import { createInProcessQueue, type JobQueue } from './jobs.js';
-import { cancelJobRoute, jobEventsRoute, jobResultRoute, jobStatusRoute, submitJobRoute, uploadRoute, type JobsContext } from './jobs-route.js';
+import { cancelJobRoute, jobEventsRoute, jobPreviewRoute, jobResultRoute, jobStatusRoute, submitJobRoute, uploadRoute, type JobsContext } from './jobs-route.js';
 import { BusyError, Slots, serverLimits, type ServerLimits } from './limits.js';
 import { createModelCache, listModelsRoute, modelFileRoute } from './models-route.js';
 import { stylizeRoute, type StylizeContext } from './stylize-route.js';
 import { createUploadStore } from './uploads.js';
+import { checkOptimizeParams, optimizeJob } from './optimize-job.js';
 import { checkVideoParams, videoJob } from './video-job.js';
 
 export interface ServeOptions {
@@ -107,12 +108,15 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
   const dir = await mkdtemp(join(tmpdir(), 'pastiche-serve-'));
   const openModel = createModelCache(options.runtime ?? {});
   const queue: JobQueue = createInProcessQueue({
-    handlers: { video: videoJob(openModel, limits.maxMemory) },
+    handlers: { video: videoJob(openModel, limits.maxMemory), optimize: optimizeJob(limits, options.runtime ?? {}) },
     dir, maxJobs: limits.maxJobs, maxRunning: limits.maxRunningJobs, retentionMs: limits.jobRetentionMs,
   });
   const uploads = createUploadStore({ dir, maxUploads: limits.maxUploads, maxBytes: limits.maxUploadBytes, retentionMs: limits.uploadRetentionMs });
   const stylize: StylizeContext = { limits, slots: new Slots(limits.maxConcurrent, limits.maxQueued), dir, openModel };
-  const jobs: JobsContext = { queue, uploads, checkParams: { video: checkVideoParams } };
+  const jobs: JobsContext = { queue, uploads, kinds: {
+    video: { check: checkVideoParams, inputs: ['input'] },
+    optimize: { check: checkOptimizeParams, inputs: ['style'], optionalInputs: ['content'] },
+  } };
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
@@ -125,13 +129,14 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
     if (path === '/api/stylize' && method === 'POST') return stylizeRoute(req, res, url, stylize, signal);
     if (path === '/api/uploads' && method === 'POST') return uploadRoute(req, res, jobs, signal);
     if (path === '/api/jobs' && method === 'POST') return submitJobRoute(req, res, jobs);
-    const job = /^\/api\/jobs\/([0-9a-f-]{36})(\/events|\/result)?$/.exec(path);
+    const job = /^\/api\/jobs\/([0-9a-f-]{36})(\/events|\/result|\/preview)?$/.exec(path);
     if (job !== null) {
       const [, id, tail] = job;
       if (tail === undefined && read) return jobStatusRoute(res, queue, id);
       if (tail === undefined && method === 'DELETE') return cancelJobRoute(res, queue, id);
       if (tail === '/events' && method === 'GET') return jobEventsRoute(req, res, queue, id);
       if (tail === '/result' && read) return jobResultRoute(req, res, queue, id);
+      if (tail === '/preview' && read) return jobPreviewRoute(req, res, queue, id);
     }
     const known = ['/api/models', '/api/stylize', '/api/uploads', '/api/jobs'].includes(path) || job !== null || path.startsWith('/models/');
     throw new HttpError(known ? 405 : 404, known ? `${method} is not allowed on ${path}` : `no such endpoint: ${path}`);

@@ -1,10 +1,10 @@
 /**
  * The job endpoints: `POST /api/uploads` (a file for a job), `POST /api/jobs` (JSON), `GET
  * /api/jobs/<id>`, `GET /api/jobs/<id>/events` (server-sent events), `GET /api/jobs/<id>/result`,
- * `DELETE /api/jobs/<id>`.
+ * `GET /api/jobs/<id>/preview`, `DELETE /api/jobs/<id>`.
  */
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { messageOf } from '../util/errors.js';
 import { HttpError, sendJson } from './http.js';
@@ -34,11 +34,19 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return body as Record<string, unknown>;
 }
 
+/** What `POST /api/jobs` needs to know about one kind of job. */
+export interface JobKind {
+  /** Checks the parameters before the job is queued (throws TypeError/RangeError/HttpError). */
+  readonly check: (params: Record<string, unknown>) => unknown;
+  /** JSON fields that name uploads (`POST /api/uploads` ids), required and optional. */
+  readonly inputs: readonly string[];
+  readonly optionalInputs?: readonly string[];
+}
+
 export interface JobsContext {
   readonly queue: JobQueue;
   readonly uploads: UploadStore;
-  /** Checks a kind's parameters before it is queued (throws TypeError/RangeError/HttpError). */
-  readonly checkParams: Readonly<Record<string, (params: Record<string, unknown>) => unknown>>;
+  readonly kinds: Readonly<Record<string, JobKind>>;
 }
 
 export async function uploadRoute(req: IncomingMessage, res: ServerResponse, context: JobsContext, signal: AbortSignal): Promise<void> {
@@ -48,18 +56,24 @@ export async function uploadRoute(req: IncomingMessage, res: ServerResponse, con
 
 export async function submitJobRoute(req: IncomingMessage, res: ServerResponse, context: JobsContext): Promise<void> {
   const body = await readJson(req);
-  const kinds = Object.keys(context.checkParams);
+  const kinds = Object.keys(context.kinds);
   if (typeof body.kind !== 'string' || !kinds.includes(body.kind)) {
     throw new HttpError(400, `Expected one of ${kinds.map((k) => `'${k}'`).join(', ')} for kind but received ${JSON.stringify(body.kind ?? null)}`);
   }
+  const kind = context.kinds[body.kind];
   try {
-    context.checkParams[body.kind](body);
+    kind.check(body);
   } catch (error) {
     throw error instanceof HttpError ? error : new HttpError(400, messageOf(error));
   }
-  const input = context.uploads.take(body.input);
-  const status = await context.queue.submit({ kind: body.kind, params: body, inputs: { input } }).catch(async (error: unknown) => {
-    await rm(input, { force: true });
+  const roles = [...kind.inputs, ...(kind.optionalInputs ?? []).filter((role) => body[role] !== undefined)];
+  // Every id is checked before any is taken, so a refusal leaves the uploads for a corrected request.
+  for (const role of roles) {
+    if (!context.uploads.has(body[role])) context.uploads.take(body[role]);
+  }
+  const inputs = Object.fromEntries(roles.map((role) => [role, context.uploads.take(body[role])]));
+  const status = await context.queue.submit({ kind: body.kind, params: body, inputs }).catch(async (error: unknown) => {
+    await Promise.all(Object.values(inputs).map((path) => rm(path, { force: true })));
     throw error;
   });
   sendJson(res, 202, status, { Location: `/api/jobs/${status.id}` });
@@ -81,19 +95,37 @@ export async function cancelJobRoute(res: ServerResponse, queue: JobQueue, id: s
   sendJson(res, 200, queue.get(id) ?? { id, state: 'removed' });
 }
 
-export function jobResultRoute(req: IncomingMessage, res: ServerResponse, queue: JobQueue, id: string): void {
-  const status = found(queue, id);
-  const result = queue.result(id);
-  if (result === undefined) throw new HttpError(409, `job '${id}' has no result: it is ${status.state}`);
-  res.writeHead(200, { 'Content-Type': result.type, 'Content-Length': result.bytes, 'Cache-Control': 'no-store', 'Content-Disposition': `attachment; filename="${status.kind}-${id}${result.type === 'video/mp4' ? '.mp4' : ''}"` });
+const EXTENSIONS: Readonly<Record<string, string>> = { 'video/mp4': '.mp4', 'image/png': '.png' };
+
+/** Streams a job's file; its size is read from the open file, which a newer preview may replace by rename. */
+async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, type: string, name: string): Promise<void> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (handle === undefined) throw new HttpError(404, 'the file is gone: the job was removed');
+  const { size } = await handle.stat();
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, 'Cache-Control': 'no-store', 'Content-Disposition': `attachment; filename="${name}${EXTENSIONS[type] ?? ''}"` });
   if (req.method === 'HEAD') {
+    await handle.close();
     res.end();
     return;
   }
-  const stream = createReadStream(result.path);
+  const stream = createReadStream('', { fd: handle, autoClose: true });
   stream.on('error', () => res.destroy());
   res.on('close', () => stream.destroy());
   stream.pipe(res);
+}
+
+export async function jobResultRoute(req: IncomingMessage, res: ServerResponse, queue: JobQueue, id: string): Promise<void> {
+  const status = found(queue, id);
+  const result = queue.result(id);
+  if (result === undefined) throw new HttpError(409, `job '${id}' has no result: it is ${status.state}`);
+  await sendFile(req, res, result.path, result.type, `${status.kind}-${id}`);
+}
+
+export async function jobPreviewRoute(req: IncomingMessage, res: ServerResponse, queue: JobQueue, id: string): Promise<void> {
+  const status = found(queue, id);
+  const preview = queue.preview(id);
+  if (preview === undefined) throw new HttpError(409, `job '${id}' has no preview image (yet)`);
+  await sendFile(req, res, preview.path, preview.type, `${status.kind}-${id}-preview`);
 }
 
 /**

@@ -35,6 +35,8 @@ export interface JobStatus {
   readonly state: JobState;
   readonly progress: JobProgress | null;
   readonly error?: string;
+  /** The latest preview image (optimize): fetch it from /api/jobs/<id>/preview; `version` counts them. */
+  readonly preview?: { readonly type: string; readonly bytes: number; readonly version: number };
   /** Where the result can be fetched once `state` is 'done'. */
   readonly result?: { readonly type: string; readonly bytes: number };
   readonly created: string;
@@ -54,6 +56,8 @@ export type JobHandler = (spec: JobSpec, context: {
   readonly dir: string;
   readonly signal: AbortSignal;
   readonly report: (progress: JobProgress) => void;
+  /** Publishes an intermediate image written in `dir` (the same path each time is fine). */
+  readonly preview: (file: JobResult) => void;
 }) => Promise<JobResult>;
 
 export interface JobQueue {
@@ -62,6 +66,8 @@ export interface JobQueue {
   get(id: string): JobStatus | undefined;
   /** The result file of a finished job, if it is done and not yet removed. */
   result(id: string): JobResult | undefined;
+  /** The latest preview image of a running or finished job, if it published one. */
+  preview(id: string): JobResult | undefined;
   /** Cancels a queued or running job; resolves once its work has stopped and its files are gone. false: no such job. */
   cancel(id: string): Promise<boolean>;
   /** Calls `listener` on every change of the job (progress, state); returns the unsubscribe function. */
@@ -86,6 +92,7 @@ interface Entry {
   readonly controller: AbortController;
   readonly listeners: Set<(status: JobStatus) => void>;
   result?: JobResult;
+  preview?: JobResult;
   /** Settles when the work has stopped (or at once for a job that never ran). */
   finished?: Promise<void>;
   expiry?: NodeJS.Timeout;
@@ -129,6 +136,11 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
           report: (progress) => {
             if (!entry.controller.signal.aborted) update(entry, { progress });
           },
+          preview: (file) => {
+            if (entry.controller.signal.aborted) return;
+            entry.preview = file;
+            update(entry, { preview: { type: file.type, bytes: file.bytes, version: (entry.status.preview?.version ?? 0) + 1 } });
+          },
         });
         if (entry.controller.signal.aborted) throw new AbortError();
         entry.result = result;
@@ -136,6 +148,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
       } catch (error) {
         const cancelled = entry.controller.signal.aborted;
         // A cancelled or failed job keeps nothing but its status.
+        entry.preview = undefined;
         await rm(entry.dir, { recursive: true, force: true });
         update(entry, cancelled
           ? { state: 'cancelled', finished: new Date().toISOString() }
@@ -172,6 +185,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
     },
     get: (id) => jobs.get(id)?.status,
     result: (id) => jobs.get(id)?.result,
+    preview: (id) => jobs.get(id)?.preview,
     async cancel(id) {
       const entry = jobs.get(id);
       if (entry === undefined) return false;
@@ -186,6 +200,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
       // Cancelling a finished job removes it and its result now rather than at expiry.
       if (entry.status.state === 'done') {
         entry.result = undefined;
+        entry.preview = undefined;
         await remove(entry);
       }
       return true;

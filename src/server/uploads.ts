@@ -12,6 +12,8 @@ import { BusyError } from './limits.js';
 export interface UploadStore {
   /** Streams a request body to disk; resolves to its id and size. @throws BusyError when full; HttpError 413/400. */
   receive(req: IncomingMessage, signal?: AbortSignal): Promise<{ id: string; bytes: number }>;
+  /** Whether an upload with this id is waiting. */
+  has(id: unknown): boolean;
   /** Hands an upload to its new owner, which removes it when done. @throws HttpError 400 for an unknown id. */
   take(id: unknown): string;
   /** Removes every upload not yet taken. */
@@ -42,6 +44,7 @@ export function createUploadStore(options: { dir: string; maxUploads: number; ma
         pending--;
       }
     },
+    has: (id) => typeof id === 'string' && uploads.has(id),
     take(id) {
       const upload = typeof id === 'string' ? uploads.get(id) : undefined;
       if (upload === undefined) throw new HttpError(400, `no upload with the id ${JSON.stringify(id)}: send the file to POST /api/uploads first (uploads expire after ${Math.round(options.retentionMs / 1000)} s)`);

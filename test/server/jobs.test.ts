@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import sharp from 'sharp';
 import { probeVideo } from '../../src/video/index.js';
+import { dataPath } from '../helpers/data.js';
 import { makeClip } from '../video/clips.js';
 import { scratchStore, serve, type Scratch } from './harness.js';
 
@@ -138,7 +140,7 @@ test('bad job requests are refused with a message', async () => {
       ['{"kind": "video"', { 'Content-Type': 'application/json' }, 400, /malformed JSON/],
       ['[1, 2]', { 'Content-Type': 'application/json' }, 400, /JSON object/],
       ['{"kind": "video"}', { 'Content-Type': 'text/plain' }, 415, /application\/json/],
-      [JSON.stringify({ kind: 'paint' }), { 'Content-Type': 'application/json' }, 400, /Expected one of 'video' for kind/],
+      [JSON.stringify({ kind: 'paint' }), { 'Content-Type': 'application/json' }, 400, /Expected one of 'video', 'optimize' for kind/],
       [JSON.stringify({ kind: 'video', input, model: 'zoo', strength: 2 }), { 'Content-Type': 'application/json' }, 400, /Expected a number between 0 and 1 for strength but received 2/],
       [JSON.stringify({ kind: 'video', input, model: '../zoo' }), { 'Content-Type': 'application/json' }, 400, /model name/],
       [JSON.stringify({ kind: 'video', input, model: 'zoo', volume: 11 }), { 'Content-Type': 'application/json' }, 400, /volume/],
@@ -164,5 +166,49 @@ test('bad job requests are refused with a message', async () => {
     }
   } finally {
     await server.close();
+  }
+});
+
+const vggDir = dataPath('models/vgg19-imagenet-tfjs-uint8');
+const styleImage = dataPath('images/style/blue_swirls.jpg');
+const contentImage = dataPath('images/content/face.jpg');
+
+test('an optimize job: previews while it runs, a PNG of the asked size at the end', { skip: vggDir.skip || styleImage.skip || contentImage.skip }, async () => {
+  const previous = process.env.PASTICHE_VGG;
+  process.env.PASTICHE_VGG = vggDir.path;
+  const server = await serve();
+  try {
+    const style = await upload(server, new Uint8Array(await readFile(styleImage.path)));
+    const content = await upload(server, new Uint8Array(await readFile(contentImage.path)));
+    const res = await submit(server, { kind: 'optimize', content, style, size: 48, iterations: 6, previewEvery: 2 });
+    assert.equal(res.status, 202, await res.clone().text());
+    const { id } = (await res.json()) as { id: string };
+    let previews = 0;
+    const seen = await events(server, id, (_name, data) => {
+      if ((data as { preview?: unknown }).preview !== undefined) previews++;
+    });
+    const last = seen.at(-1)!.data as { state: string; error?: string; preview?: { version: number } };
+    assert.equal(last.state, 'done', last.error);
+    assert.ok(previews > 0 && (last.preview?.version ?? 0) >= 2, 'previews were published');
+    const preview = await fetch(`${server.url}/api/jobs/${id}/preview`);
+    assert.equal(preview.status, 200);
+    assert.equal(preview.headers.get('content-type'), 'image/png');
+    await preview.arrayBuffer();
+    const result = await fetch(`${server.url}/api/jobs/${id}/result`);
+    assert.equal(result.status, 200);
+    const meta = await sharp(Buffer.from(await result.arrayBuffer())).metadata();
+    assert.equal(meta.format, 'png');
+    assert.equal(Math.max(meta.width ?? 0, meta.height ?? 0), 48);
+    // A missing style upload is refused before queueing, and the content upload stays for a retry.
+    const again = await upload(server, new Uint8Array(await readFile(contentImage.path)));
+    const refused = await submit(server, { kind: 'optimize', content: again, style: 'gone' });
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: string }).error, /no upload/);
+    const retried = await submit(server, { kind: 'optimize', content: again, style: again, iterations: 0 });
+    assert.equal(retried.status, 400, 'iterations 0 is refused');
+  } finally {
+    await server.close();
+    if (previous === undefined) delete process.env.PASTICHE_VGG;
+    else process.env.PASTICHE_VGG = previous;
   }
 });
