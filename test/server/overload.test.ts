@@ -118,3 +118,25 @@ test('closing the server aborts a request in flight and removes its folder', asy
   if (res !== null) assert.equal(res.status, 503);
   await assert.rejects(readdir(server.dir), /ENOENT/);
 });
+
+test('memory stays flat over 300 stylize requests', async () => {
+  const server = await serve();
+  try {
+    const small = new Uint8Array(await gradientPng(48, 32));
+    const once = async () => {
+      const res = await fetch(`${server.url}/api/stylize?model=zoo`, { method: 'POST', body: small });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    };
+    for (let i = 0; i < 50; i++) await once();
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 300; i++) await once();
+    global.gc?.();
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.ok(grown < 64, `RSS grew by ${grown.toFixed(1)} MiB`);
+    assert.deepEqual(await emptied(server.dir), []);
+  } finally {
+    await server.close();
+  }
+});
