@@ -114,6 +114,8 @@ export async function stylizeRoute(req: IncomingMessage, res: ServerResponse, ur
     output = join(context.dir, `stylized-${id}${format.ext}`);
     await writeImage(output, image, { alpha: decoded.alpha });
     const bytes = await readFile(output);
+    // Removed before the reply, so a client that got its image finds nothing of it left behind.
+    await rm(output, { force: true });
     throwIfAborted(signal);
     res.writeHead(200, { 'Content-Type': format.type, 'Content-Length': bytes.length, 'Cache-Control': 'no-store', 'X-Image-Size': `${image.width}x${image.height}` });
     res.end(bytes);
