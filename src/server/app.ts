@@ -188,13 +188,18 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
   });
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // our own timeout answers with a message; uploads may take minutes
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8080, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8080, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port ?? 8080;
   const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;

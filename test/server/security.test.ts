@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { checkExposure, isLoopback, startServer } from '../../src/server/app.js';
@@ -132,6 +133,17 @@ test('pages from other origins and, without a token, non-loopback Host names are
     assert.equal(await get({ Origin: `http://127.0.0.1:${server.port}` }), 200);
     assert.equal(await get({ Host: `localhost:${server.port}` }), 200);
     assert.equal(await get({ Host: `[::1]:${server.port}` }), 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a port already taken is an error naming it, and leaves no temporary folder', async () => {
+  const server = await serve();
+  try {
+    const tmp = await readdir(tmpdir());
+    await assert.rejects(startServer({ port: server.port }), /EADDRINUSE/);
+    assert.deepEqual((await readdir(tmpdir())).filter((n) => n.startsWith('pastiche-serve-') && !tmp.includes(n)), []);
   } finally {
     await server.close();
   }
