@@ -6,7 +6,8 @@
  *
  * Parameter names follow pytorch/examples (`conv1.conv2d.weight`, `in1.weight` = scale,
  * `in1.bias` = shift, `res1.conv1.conv2d.weight`, `deconv1.conv2d.weight` ...), layouts are ONNX's:
- * conv weights [out, in, kh, kw], transposed-conv weights [in, out, kh, kw].
+ * conv weights [out, in, kh, kw], transposed-conv weights [in, out, kh, kw]. A network with a
+ * sub-pixel output (`subpixelOutput`) has no `deconv2` / `in5`.
  */
 import { Graph, F, type Tensor, type Value } from '../graph/index.js';
 
@@ -27,6 +28,19 @@ export interface TransformerConfig {
   readonly finalNorm: boolean;
   /** 'tanh': tanh(x)·150 + 127.5 (lengstrom); 'linear': the raw convolution output (pytorch). Both clipped to 0..255. */
   readonly output: 'tanh' | 'linear';
+  /**
+   * Stride of the first convolution (default 1). With 2 the network leaves full resolution at once
+   * and conv3 keeps its input's size (stride 1), so the residual blocks still see 1/4 resolution.
+   */
+  readonly firstStride?: 1 | 2;
+  /**
+   * Whether the last convolution works at half resolution (default false): deconv3 makes 3·4
+   * channels from deconv1's output, and depth-to-space (ONNX 'CRD': channel c·4 + 2a + b is pixel
+   * (2i + a, 2j + b) of colour c) interleaves them into the full-resolution image. The network has
+   * no deconv2 / in5 then: deconv1 and deconv3 are the two 2x steps, and no convolution runs at
+   * full resolution.
+   */
+  readonly subpixelOutput?: boolean;
 }
 
 /** lengstrom/fast-style-transfer, as in the ml5 / deeplearn.js checkpoints. */
@@ -47,7 +61,50 @@ export const COMPACT: TransformerConfig = {
   normEpsilon: 1e-5, convBias: true, finalNorm: false, output: 'tanh',
 };
 
-export const ARCHITECTURES = { lengstrom: LENGSTROM, 'pytorch-examples': PYTORCH_EXAMPLES, compact: COMPACT } as const;
+/**
+ * A real-time network (issue 10): nothing convolves at full resolution. conv1 is a stride-2 3x3
+ * (3→16), conv2 a stride-2 3x3 (16→16), conv3 a 3x3 (16→32) at 1/4 resolution, three residual
+ * blocks of 32 channels there, deconv1 a nearest-2x + 3x3 (32→16) to 1/2 resolution and deconv3 a
+ * sub-pixel 3x3 (16→3·4) with depth-to-space to full resolution. Instance norm + ReLU, reflection
+ * padding and the tanh output as in COMPACT. Parameters: those of COMPACT less deconv2 / in5, with
+ * deconv3.conv2d.weight [12, 16, 3, 3] and deconv3.conv2d.bias [12] (CRD order: colour c, phase
+ * 2a + b at channel 4c + 2a + b).
+ *
+ * Chosen by measurement (issue 10): 640x480, batch 1, 2 threads, fp32, loadModel + Model.run,
+ * Intel(R) Xeon(R) Processor (cpu family 6, 2 cores, AVX-512) shared with other jobs; all rows
+ * but the last two are one interleaved run of 20 rounds after 3 warm-ups (median, minimum); the
+ * last two are separate runs of 12-15 in quiet minutes:
+ *
+ *   config                                  GMAC   median ms  fps    min ms
+ *   compact [16,32,64]x3 (9x9 at full res)  10.17  231        4.3    217
+ *   compact [8,16,32]x2                      2.79  109        9.2    104
+ *   realtime [16,16,32]x2                    1.36   48.4     20.7     35.4
+ *   realtime [16,16,32]x3 = REALTIME         1.71   63.6     15.7     45.3
+ *   realtime [8,16,32]x3                     1.68   52.0     19.2     44.0
+ *   realtime [16,16,32]x4                    2.07   67.7     14.8     49.9
+ *   realtime [16,24,32]x3                    2.02   66.8     15.0     57.8
+ *   realtime [16,32,32]x3                    2.33   70.0     14.3     65.5
+ *   realtime [16,32,48]x2                    3.31   77.6     12.9     69.9
+ *   realtime [16,32,64]x3                    6.40  110        9.1    103
+ *   realtime [16,16,32]x3, outerKernel 5     2.01   60.7     16.5     46.2
+ *   REALTIME alone in a quiet minute         1.71   34.5     29.0     33.6
+ *   ...with a 3x3 deconv2 at 1/2 res kept    1.89   39.2     25.5     38.0
+ *
+ * The machine's load varied 2x between runs (compact [8,16,32]x2: 90 to 245 ms), so compare
+ * rows within a run, not runs. An onnxruntime profile (of the variant with deconv2) puts the
+ * convolutions at ~40% of the time; reflection pads, instance norms, NCHWc reorders and
+ * depth-to-space, mostly at 1/2 resolution, take the rest: layers at 1/2 resolution cost more
+ * than their MACs say, channels at 1/4 less. A free sub-pixel deconv1 (4x the kernels, same
+ * MACs) measured no faster than nearest-2x + conv, which also avoids checkerboard artefacts, so
+ * it was not kept. Three blocks rather than two: capacity to imitate a Johnson teacher;
+ * `--blocks 2` is the faster fallback.
+ */
+export const REALTIME: TransformerConfig = {
+  widths: [16, 16, 32], residualBlocks: 3, outerKernel: 3, padding: 'reflect', upsample: 'nearest-conv',
+  normEpsilon: 1e-5, convBias: true, finalNorm: false, output: 'tanh', firstStride: 2, subpixelOutput: true,
+};
+
+export const ARCHITECTURES = { lengstrom: LENGSTROM, 'pytorch-examples': PYTORCH_EXAMPLES, compact: COMPACT, realtime: REALTIME } as const;
 export type ArchitectureName = keyof typeof ARCHITECTURES;
 
 interface ConvSpec {
@@ -60,6 +117,11 @@ interface ConvSpec {
   readonly norm?: string;
   /** Nearest-neighbour upsampling factor applied before the convolution. */
   readonly upsample?: number;
+  /**
+   * Sub-pixel convolution: the convolution makes outC·b² channels at the input's resolution and
+   * depth-to-space (block b) turns them into outC channels at b times the resolution, before the norm.
+   */
+  readonly depthToSpace?: number;
 }
 
 /** The layers of the network in order: a list, so shapes and construction share one source. */
@@ -68,20 +130,23 @@ function layers(c: TransformerConfig): { head: ConvSpec[]; blocks: ConvSpec[][];
   const up = (name: string, inC: number, outC: number, norm: string): ConvSpec => c.upsample === 'transposed'
     ? { name, inC, outC, kernel: 3, stride: 2, kind: 'transposed', norm }
     : { name, inC, outC, kernel: 3, stride: 1, kind: 'conv', norm, upsample: 2 };
+  const firstStride = c.firstStride ?? 1;
   const head: ConvSpec[] = [
-    { name: 'conv1', inC: 3, outC: w1, kernel: c.outerKernel, stride: 1, kind: 'conv', norm: 'in1' },
+    { name: 'conv1', inC: 3, outC: w1, kernel: c.outerKernel, stride: firstStride, kind: 'conv', norm: 'in1' },
     { name: 'conv2', inC: w1, outC: w2, kernel: 3, stride: 2, kind: 'conv', norm: 'in2' },
-    { name: 'conv3', inC: w2, outC: w3, kernel: 3, stride: 2, kind: 'conv', norm: 'in3' },
+    { name: 'conv3', inC: w2, outC: w3, kernel: 3, stride: firstStride === 2 ? 1 : 2, kind: 'conv', norm: 'in3' },
   ];
   const blocks = Array.from({ length: c.residualBlocks }, (_, b): ConvSpec[] => [
     { name: `res${b + 1}.conv1`, inC: w3, outC: w3, kernel: 3, stride: 1, kind: 'conv', norm: `res${b + 1}.in1` },
     { name: `res${b + 1}.conv2`, inC: w3, outC: w3, kernel: 3, stride: 1, kind: 'conv', norm: `res${b + 1}.in2` },
   ]);
-  const tail: ConvSpec[] = [
-    up('deconv1', w3, w2, 'in4'),
-    up('deconv2', w2, w1, 'in5'),
-    { name: 'deconv3', inC: w1, outC: 3, kernel: c.outerKernel, stride: 1, kind: 'conv', norm: c.finalNorm ? 'in6' : undefined },
-  ];
+  const last = (inC: number): ConvSpec => ({
+    name: 'deconv3', inC, outC: 3, kernel: c.outerKernel, stride: 1, kind: 'conv', norm: c.finalNorm ? 'in6' : undefined,
+    ...(c.subpixelOutput ? { depthToSpace: 2 } : {}),
+  });
+  const tail: ConvSpec[] = c.subpixelOutput
+    ? [up('deconv1', w3, w2, 'in4'), last(w2)]
+    : [up('deconv1', w3, w2, 'in4'), up('deconv2', w2, w1, 'in5'), last(w1)];
   return { head, blocks, tail };
 }
 
@@ -91,14 +156,40 @@ export function transformerParamShapes(config: TransformerConfig): Map<string, n
   const shapes = new Map<string, number[]>();
   for (const l of [...head, ...blocks.flat(), ...tail]) {
     const w = `${l.name}.conv2d.weight`;
-    shapes.set(w, l.kind === 'transposed' ? [l.inC, l.outC, l.kernel, l.kernel] : [l.outC, l.inC, l.kernel, l.kernel]);
-    if (config.convBias) shapes.set(`${l.name}.conv2d.bias`, [l.outC]);
+    const convOut = l.outC * (l.depthToSpace ?? 1) ** 2;
+    shapes.set(w, l.kind === 'transposed' ? [l.inC, l.outC, l.kernel, l.kernel] : [convOut, l.inC, l.kernel, l.kernel]);
+    if (config.convBias) shapes.set(`${l.name}.conv2d.bias`, [convOut]);
     if (l.norm) {
       shapes.set(`${l.norm}.weight`, [l.outC]);
       shapes.set(`${l.norm}.bias`, [l.outC]);
     }
   }
   return shapes;
+}
+
+/**
+ * Multiply-accumulates of the network's convolutions for one height x width image: k²·Cin per
+ * output value (an upsample + conv counted at the output's resolution, as the phase-stacked form
+ * does; a transposed convolution k²·Cout per input value). Norms, padding and activations, which
+ * are memory-bound, are not counted.
+ */
+export function transformerMacs(config: TransformerConfig, height: number, width: number): number {
+  const { head, blocks, tail } = layers(config);
+  let [h, w] = [height, width];
+  let macs = 0;
+  for (const l of [...head, ...blocks.flat(), ...tail]) {
+    if (l.kind === 'transposed') {
+      macs += h * w * l.inC * l.outC * l.kernel ** 2;
+      [h, w] = [h * l.stride, w * l.stride];
+      continue;
+    }
+    if (l.upsample) [h, w] = [h * l.upsample, w * l.upsample];
+    [h, w] = [Math.ceil(h / l.stride), Math.ceil(w / l.stride)];
+    const b = l.depthToSpace ?? 1;
+    macs += h * w * l.outC * b * b * l.inC * l.kernel ** 2;
+    [h, w] = [h * b, w * b];
+  }
+  return macs;
 }
 
 /** Parameters for an untrained network: He-initialised convolutions, identity norms. */
@@ -217,6 +308,7 @@ export function buildTransformerInto(
         y = F.conv2d(upsampled, w, b, { stride: l.stride, padding: 'same' }, l.name);
       }
     }
+    if (l.depthToSpace) y = F.depthToSpace(y, l.depthToSpace);
     if (l.norm) y = F.instanceNorm(y, param(`${l.norm}.weight`), param(`${l.norm}.bias`), config.normEpsilon);
     return relu ? F.relu(y) : y;
   };
@@ -225,9 +317,8 @@ export function buildTransformerInto(
   let x = input;
   for (const l of head) x = convLayer(x, l, true);
   for (const [first, second] of blocks) x = F.add(x, convLayer(convLayer(x, first, true), second, false));
-  x = convLayer(x, tail[0], true);
-  x = convLayer(x, tail[1], true);
-  x = convLayer(x, tail[2], false);
+  for (const l of tail.slice(0, -1)) x = convLayer(x, l, true);
+  x = convLayer(x, tail[tail.length - 1], false);
   if (config.output === 'tanh') x = F.affine(F.tanh(x), 150, 127.5);
   const output = options.clip ?? true ? F.clip(x, 0, 255) : x;
   return { output, params: values };

@@ -4,7 +4,8 @@
  * (eval64.ts), for every architecture at batch 2, with the perceptual loss (two styles, content,
  * TV) and with distillation (pixel + VGG feature), each also with the stability term. Each parameter tensor is checked along a random
  * direction: (L(θ + h·d) − L(θ − h·d)) / 2h against ⟨∇L, d⟩, so every coordinate takes part.
- * Networks are shrunk (widths 2-4, one residual block) and VGG runs to relu2_1 with seeded
+ * Networks are shrunk (widths 2-4, one residual block; realtime's stride-2 first convolution and
+ * sub-pixel output kept) and VGG runs to relu2_1 with seeded
  * He weights at 8x8, so the float64 interpreter stays fast. The tolerance (2e-3 of |∇L||d|) is
  * loose next to the per-op checks (test/graph, ~1e-6): here float32 summation through a
  * whole network with a 2x2 instance-norm bottleneck that limits agreement (measured 3e-5 to 4e-4);
@@ -13,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/graph/index.js';
-import { COMPACT, LENGSTROM, PYTORCH_EXAMPLES, initTransformerParams, transformerParamShapes, type TransformerConfig } from '../../src/nets/transformer.js';
+import { COMPACT, LENGSTROM, PYTORCH_EXAMPLES, REALTIME, initTransformerParams, transformerParamShapes, type TransformerConfig } from '../../src/nets/transformer.js';
 import { gradName, lossTermNames, termName, trainingGraph, type TrainingLoss } from '../../src/style/train-graph.js';
 import { KERNEL_INPUT, PERTURBED_INPUT, perturbBatch } from '../../src/style/stability.js';
 import { evaluate64 } from '../helpers/eval64.js';
@@ -64,6 +65,7 @@ const cases: Case[] = [
   { label: 'compact, distillation with a feature term', config: tiny(COMPACT), loss: distill },
   { label: 'pytorch-examples, perceptual with the stability term', config: tiny(PYTORCH_EXAMPLES), loss: { ...perceptual, stability } },
   { label: 'compact, distillation with the stability term', config: tiny(COMPACT), loss: { ...distill, stability } },
+  { label: 'realtime, distillation with a feature term', config: tiny(REALTIME), loss: distill },
 ];
 
 for (const [k, c] of cases.entries()) {
