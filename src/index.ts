@@ -30,6 +30,7 @@ export {
   type TrainOptions, type TrainProgress, type TrainResult, type TrainStyle, type TrainTeacher,
 } from './style/train.js';
 export { trainingModel, type TrainingGraphSpec, type TrainingLoss, type PerceptualLoss, type DistillLoss } from './style/train-graph.js';
+export { STABILITY_DEFAULTS, type StabilityLoss } from './style/stability.js';
 export { saveCheckpoint, loadCheckpoint, type TrainState, type TrainRecord, type LossEntry } from './style/train-checkpoint.js';
 export { listPhotos, PhotoLoader, type DataOrder, type PhotoBatch } from './style/train-data.js';
 export { loadStartingParams } from './style/train-init.js';
@@ -38,8 +39,8 @@ export { Adam, type AdamOptions } from './style/optim/adam.js';
 
 // Networks and the graph builder they are written on.
 export {
-  buildTransformer, buildTransformerInto, resolveArchitecture, transformerParamShapes, initTransformerParams,
-  LENGSTROM, PYTORCH_EXAMPLES, COMPACT, ARCHITECTURES,
+  buildTransformer, buildTransformerInto, resolveArchitecture, transformerParamShapes, initTransformerParams, transformerMacs,
+  LENGSTROM, PYTORCH_EXAMPLES, COMPACT, REALTIME, ARCHITECTURES,
   type TransformerConfig, type ArchitectureName, type BuiltTransformer,
 } from './nets/transformer.js';
 export { buildVgg, vggLayerNames, vggParamShapes, type VggDepth, type VggOptions, type VggPreprocessing } from './nets/vgg.js';
@@ -55,14 +56,23 @@ export { ZOO, zooEntry, type ZooEntry } from './weights/zoo.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
 
 // Runtime.
-export { loadModel, clearModelCache, availableExecutionProviders, EXECUTION_PROVIDERS, type RuntimeOptions, type ExecutionProvider, type Model } from './runtime/index.js';
+export { loadModel, clearModelCache, availableExecutionProviders, defaultThreads, EXECUTION_PROVIDERS, type RuntimeOptions, type ExecutionProvider, type Model } from './runtime/index.js';
 
 // Images and video.
 export type { RgbImage } from './image/types.js';
 export { readImage, writeImage, imageSize, DEFAULT_MAX_MEMORY, type ReadImageOptions, type MemoryPlan } from './image/codec.js';
-export { resolveImageOutput } from './image/output.js';
+export { resolveImageOutput, checkImageOutput } from './image/output.js';
 export { preserveLuminance, matchHistograms, matchColorStatistics, blendImages } from './image/color.js';
-export { processVideo, probeVideo, decodeFrames, createEncoder, type VideoInfo, type VideoProgress } from './video/index.js';
+export { processVideo, probeVideo, decodeFrames, createEncoder, checkVideoOutput, type VideoInfo, type VideoProgress } from './video/index.js';
+export { createTemporalBlend, type TemporalBlend, type TemporalBlendOptions } from './video/temporal.js';
+
+// Flicker: optical flow and the warping error (Lai et al. 2018).
+export { readFlo, warpBackward, occlusionMask, type Flow } from './video/flow.js';
+export { estimateFlow, type FlowOptions } from './video/optical-flow.js';
+export { warpingError, syntheticMotionClip, readSintelPair, type SyntheticMotionOptions } from './video/warping-error.js';
+
+// The HTTP server behind `pastiche serve`.
+export { startServer, type ServeOptions, type PasticheServer } from './server/app.js';
 
 // Errors.
 export { FileError, AbortError } from './util/errors.js';
