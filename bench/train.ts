@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Tensor } from '../src/graph/index.js';
 import { readImage } from '../src/image/codec.js';
 import { fitLongerSide, resizeImage } from '../src/image/resize.js';
-import { initTransformerParams, resolveArchitecture, transformerParamShapes, type TransformerConfig } from '../src/nets/transformer.js';
+import { initTransformerParams, resolveArchitecture, transformerMacs, transformerParamShapes, type TransformerConfig } from '../src/nets/transformer.js';
 import { listPhotos, PhotoLoader } from '../src/style/train-data.js';
 import { TRAIN_DEFAULTS } from '../src/style/train.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
@@ -45,22 +45,11 @@ function runChild<T>(args: (string | number)[]): T {
   return lastJsonLine<T>(execFileSync(process.execPath, ['--import', 'tsx', child, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
 }
 
-/** 2·N·Hout·Wout·Cout·Cin·k² for every convolution of the network at batch × size². */
+/** 2·N·MACs of every convolution of the network at batch × size² (transformerMacs), and of conv1 alone. */
 function transformerConvFlops(config: TransformerConfig, batch: number, size: number): { total: number; first: number } {
-  // Output side of each layer: halved by conv2/conv3, back up by deconv1/deconv2 (the phase-stacked
-  // upsample + conv does the FLOPs of a 3x3 conv at the output's resolution).
-  const side: Record<string, number> = { conv1: size, conv2: size / 2, conv3: size / 4, deconv1: size / 2, deconv2: size, deconv3: size };
-  let total = 0;
-  let first = 0;
-  for (const [name, shape] of transformerParamShapes(config)) {
-    if (!name.endsWith('conv2d.weight')) continue;
-    const layer = name.split('.')[0];
-    const s = side[layer] ?? size / 4;
-    const flops = 2 * batch * s * s * shape.reduce((a, b) => a * b, 1);
-    total += flops;
-    if (layer === 'conv1') first = flops;
-  }
-  return { total, first };
+  const conv1 = transformerParamShapes(config).get('conv1.conv2d.weight')!;
+  const side = size / (config.firstStride ?? 1);
+  return { total: 2 * batch * transformerMacs(config, size, size), first: 2 * batch * side * side * conv1.reduce((a, b) => a * b, 1) };
 }
 
 /** VGG19 convolution FLOPs up to `lastConv` ('conv5_1', 'conv4_2'). */
