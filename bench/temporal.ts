@@ -105,6 +105,15 @@ async function clips(dataDir: string): Promise<Clip[]> {
   return out;
 }
 
+/** The stability settings B was trained with, from its training record; undefined when it has none. */
+function stabilityOf(model: StyleModel): { weight: number; noise: number; shift: number } | undefined {
+  try {
+    return (JSON.parse(model.metadata[META.training] ?? '{}') as { loss?: { stability?: { weight: number; noise: number; shift: number } } }).loss?.stability;
+  } catch {
+    return undefined;
+  }
+}
+
 function styleOf(model: StyleModel): string | undefined {
   try {
     return (JSON.parse(model.metadata[META.training] ?? '{}') as { loss?: { styles?: { path?: string }[] } }).loss?.styles?.[0]?.path || undefined;
@@ -153,7 +162,9 @@ export async function benchTemporal(dataDir: string, threads: number, args: read
       continue;
     }
     const meter = await createLossMeter(vgg, stylePath, threads);
-    console.log(`A = ${aSpec}\nB = ${bSpec}\n`);
+    const stability = stabilityOf(b);
+    console.log(`A = ${aSpec}\nB = ${bSpec} (${stability ? `trained with --stability ${stability.weight}, noise ${stability.noise}, shift ${stability.shift}`
+      : 'no stability in its training record: not trained with --stability, compared as given'})\n`);
     const rows: string[][] = [];
     const bucket = (): { b: number[]; art: number[]; brt: number[] } => ({ b: [], art: [], brt: [] });
     const ratios = { synthetic: bucket(), sintel: bucket(), davis: bucket() };
