@@ -62,6 +62,12 @@ for (const arch of ['realtime', 'lengstrom'] as const) {
     assert.ok((ops.get('DequantizeLinear') ?? 0) >= 2 * (convs - 1));
     const int8Weights = model.graph!.initializer!.filter((t) => t.dataType === TensorProto.DataType.INT8 && t.dims!.length === 4);
     assert.equal(int8Weights.length, convs - 1);
+    if (arch === 'realtime') {
+      // Reflection pads before quantised Convs run on uint8: QuantizeLinear → Pad → DequantizeLinear.
+      const producer = new Map(model.graph!.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+      const uint8Pads = model.graph!.node!.filter((n) => n.opType === 'Pad' && producer.get(n.input![0])?.opType === 'QuantizeLinear');
+      assert.equal(uint8Pads.length, convs - 1, 'every quantised Conv reads a uint8 pad (edge for the upsampling one, reflection for the others)');
+    }
     assert.ok(model.opsetImport!.some((o) => !o.domain && Number(o.version) >= 13));
     assert.deepEqual(model.graph!.input!.map((i) => i.name), ['image']);
     assert.deepEqual(model.graph!.output!.map((o) => o.name), ['stylized']);
@@ -89,6 +95,13 @@ test('quantizeLastConv quantises every convolution', async () => {
   const convs = opCounts(model).get('Conv')!;
   assert.equal(model.graph!.initializer!.filter((t) => t.dataType === TensorProto.DataType.INT8 && t.dims!.length === 4).length, convs);
   assert.equal(model.graph!.initializer!.filter((t) => t.dataType === TensorProto.DataType.INT32 && t.name!.endsWith('.bias_int32')).length, convs, 'int32 biases');
+});
+
+test('percentile ranges: recorded in the metadata, and the model still runs', async () => {
+  const int8 = await quantizeModel(tinyNetwork('realtime'), calibration, { percentile: 99.9 });
+  assert.match(readMetadata(decodeOnnx(int8, 'int8'))[QUANTIZE_META.calibration], /percentile 99\.9/);
+  const out = await stylize(int8, smoothImage(48, 40));
+  assert.deepEqual(out.dims, [1, 3, 40, 48]);
 });
 
 test('an input of another size runs (symbolic height and width kept)', async () => {
