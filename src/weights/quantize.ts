@@ -44,7 +44,8 @@ export interface QuantizeOptions {
   /**
    * Quantise the last convolution too (default false). Its output feeds tanh · 150 almost
    * directly, so its uint8 step shows in every pixel: on the lengstrom wave network, 27.2 dB
-   * against the float model with it, 32.4 dB without (4 photos), for one float layer of 16.
+   * against the float model with it, 32.4 dB without (4 photos), for one float layer of 16. A
+   * trained REALTIME network (wave student) loses less: 41.3 dB with it, 42.2 dB without.
    */
   readonly quantizeLastConv?: boolean;
   /** Threads for the calibration runs (default: every core). */
