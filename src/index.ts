@@ -54,6 +54,7 @@ export { loadVggWeights, type VggWeights, type LoadVggOptions } from './weights/
 export { resolveVggWeights, download, type ResolveVggOptions, type DownloadOptions } from './weights/download.js';
 export { ZOO, zooEntry, type ZooEntry } from './weights/zoo.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
+export { quantizeModel, QUANTIZE_META, type QuantizeOptions } from './weights/quantize.js';
 
 // Runtime.
 export { loadModel, clearModelCache, availableExecutionProviders, defaultThreads, EXECUTION_PROVIDERS, type RuntimeOptions, type ExecutionProvider, type Model } from './runtime/index.js';
