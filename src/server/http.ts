@@ -1,5 +1,6 @@
 /** Small HTTP pieces every route shares: JSON replies, errors with a status, uploads streamed to disk. */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -96,4 +97,21 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
     throw new HttpError(400, 'upload is empty: send the file as the request body');
   }
   return received;
+}
+
+/**
+ * Replies 200 with the open file `handle` (closed when done): headers as given, the body streamed
+ * unless the request is HEAD. A failed read or a client gone ends the response.
+ */
+export async function streamFile(req: IncomingMessage, res: ServerResponse, handle: FileHandle, headers: Record<string, string | number>): Promise<void> {
+  res.writeHead(200, headers);
+  if (req.method === 'HEAD') {
+    await handle.close();
+    res.end();
+    return;
+  }
+  const stream = createReadStream('', { fd: handle, autoClose: true });
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
 }

@@ -3,11 +3,10 @@
  * /api/jobs/<id>`, `GET /api/jobs/<id>/events` (server-sent events), `GET /api/jobs/<id>/result`,
  * `GET /api/jobs/<id>/preview`, `DELETE /api/jobs/<id>`.
  */
-import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { messageOf } from '../util/errors.js';
-import { HttpError, sendJson } from './http.js';
+import { HttpError, sendJson, streamFile } from './http.js';
 import type { JobQueue, JobStatus } from './jobs.js';
 import type { UploadStore } from './uploads.js';
 
@@ -102,16 +101,7 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, path: string,
   const handle = await open(path, 'r').catch(() => undefined);
   if (handle === undefined) throw new HttpError(404, 'the file is gone: the job was removed');
   const { size } = await handle.stat();
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, 'Cache-Control': 'no-store', 'Content-Disposition': `attachment; filename="${name}${EXTENSIONS[type] ?? ''}"` });
-  if (req.method === 'HEAD') {
-    await handle.close();
-    res.end();
-    return;
-  }
-  const stream = createReadStream('', { fd: handle, autoClose: true });
-  stream.on('error', () => res.destroy());
-  res.on('close', () => stream.destroy());
-  stream.pipe(res);
+  await streamFile(req, res, handle, { 'Content-Type': type, 'Content-Length': size, 'Cache-Control': 'no-store', 'Content-Disposition': `attachment; filename="${name}${EXTENSIONS[type] ?? ''}"` });
 }
 
 export async function jobResultRoute(req: IncomingMessage, res: ServerResponse, queue: JobQueue, id: string): Promise<void> {

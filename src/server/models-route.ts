@@ -3,14 +3,13 @@
  * (for the browser's onnxruntime-web) with an ETag so a page revalidates instead of downloading
  * again. Names pass checkModelName, so no path outside the store can be asked for.
  */
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openStyleModel, type StyleModel } from '../style/model.js';
 import type { RuntimeOptions } from '../runtime/index.js';
 import { messageOf } from '../util/errors.js';
 import { checkModelName, listModels, modelPath } from '../weights/store.js';
-import { HttpError, sendJson } from './http.js';
+import { HttpError, sendJson, streamFile } from './http.js';
 
 export async function listModelsRoute(res: ServerResponse): Promise<void> {
   const models = (await listModels()).filter((m) => m.architecture !== 'unreadable');
@@ -71,16 +70,7 @@ export async function modelFileRoute(req: IncomingMessage, res: ServerResponse, 
     res.end();
     return;
   }
-  res.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': info.size });
-  if (req.method === 'HEAD') {
-    await handle.close();
-    res.end();
-    return;
-  }
-  const stream = createReadStream('', { fd: handle, autoClose: true });
-  stream.on('error', () => res.destroy());
-  res.on('close', () => stream.destroy());
-  stream.pipe(res);
+  await streamFile(req, res, handle, { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': info.size });
 }
 
 /**

@@ -80,8 +80,8 @@ function known(u: number, v: number): boolean {
   return Math.abs(u) < UNKNOWN_FLOW && Math.abs(v) < UNKNOWN_FLOW;
 }
 
-/** Bilinear sample of one plane at (x, y), the coordinates clamped to the plane. */
-function sample(plane: Float32Array, offset: number, width: number, height: number, x: number, y: number): number {
+/** Bilinear sample of one plane (starting at `offset`) at (x, y), the coordinates clamped to the plane. */
+export function sample(plane: Float32Array, offset: number, width: number, height: number, x: number, y: number): number {
   const cx = x < 0 ? 0 : x > width - 1 ? width - 1 : x;
   const cy = y < 0 ? 0 : y > height - 1 ? height - 1 : y;
   const x0 = Math.floor(cx);

@@ -8,7 +8,7 @@
 import type { RgbImage } from '../image/types.js';
 import { expectImage } from '../image/pixels.js';
 import { expectInteger, expectNumber } from '../util/validate.js';
-import type { Flow } from './flow.js';
+import { sample, type Flow } from './flow.js';
 
 /** Options for {@link estimateFlow}; the defaults suit 854x480 natural video. */
 export interface FlowOptions {
@@ -111,9 +111,9 @@ function solveLevel(i0: Float32Array, i1: Float32Array, width: number, height: n
       for (let x = 0; x < width; x++, i++) {
         const sx = x + u1[i];
         const sy = y + u2[i];
-        i1w[i] = bilinear(i1, width, height, sx, sy);
-        i1wx[i] = bilinear(i1x, width, height, sx, sy);
-        i1wy[i] = bilinear(i1y, width, height, sx, sy);
+        i1w[i] = sample(i1, 0, width, height, sx, sy);
+        i1wx[i] = sample(i1x, 0, width, height, sx, sy);
+        i1wy[i] = sample(i1y, 0, width, height, sx, sy);
         grad[i] = i1wx[i] * i1wx[i] + i1wy[i] * i1wy[i];
         rhoc[i] = i1w[i] - i1wx[i] * u1[i] - i1wy[i] * u2[i] - i0[i];
       }
@@ -233,26 +233,12 @@ function centredGradient(plane: Float32Array, width: number, height: number, gx:
   }
 }
 
-/** Bilinear sample at (x, y), clamped to the plane. */
-function bilinear(plane: Float32Array, width: number, height: number, x: number, y: number): number {
-  const cx = x < 0 ? 0 : x > width - 1 ? width - 1 : x;
-  const cy = y < 0 ? 0 : y > height - 1 ? height - 1 : y;
-  const x0 = Math.floor(cx);
-  const y0 = Math.floor(cy);
-  const x1 = x0 + 1 < width ? x0 + 1 : x0;
-  const y1 = y0 + 1 < height ? y0 + 1 : y0;
-  const fx = cx - x0;
-  const fy = cy - y0;
-  const top = plane[y0 * width + x0] + (plane[y0 * width + x1] - plane[y0 * width + x0]) * fx;
-  const bottom = plane[y1 * width + x0] + (plane[y1 * width + x1] - plane[y1 * width + x0]) * fx;
-  return top + (bottom - top) * fy;
-}
 
 /** One flow component of a level, resampled onto the level above and scaled to its pixels. */
 function upsampleFlow(coarse: Float32Array, cw: number, ch: number, fine: Float32Array, width: number, height: number): void {
   // A coarse pixel X is the mean of fine pixels 2X and 2X+1, so its centre is at 2X + 0.5.
   for (let y = 0, i = 0; y < height; y++) {
-    for (let x = 0; x < width; x++, i++) fine[i] = 2 * bilinear(coarse, cw, ch, (x - 0.5) / 2, (y - 0.5) / 2);
+    for (let x = 0; x < width; x++, i++) fine[i] = 2 * sample(coarse, 0, cw, ch, (x - 0.5) / 2, (y - 0.5) / 2);
   }
 }
 
