@@ -63,7 +63,6 @@ const cases: Case[] = [
   { label: 'lengstrom, perceptual', config: tiny(LENGSTROM), loss: perceptual },
   { label: 'compact, perceptual', config: tiny(COMPACT), loss: perceptual },
   { label: 'compact, distillation with a feature term', config: tiny(COMPACT), loss: distill },
-  { label: 'pytorch-examples, perceptual with the stability term', config: tiny(PYTORCH_EXAMPLES), loss: { ...perceptual, stability } },
   { label: 'compact, distillation with the stability term', config: tiny(COMPACT), loss: { ...distill, stability } },
   { label: 'realtime, distillation with a feature term', config: tiny(REALTIME), loss: distill },
 ];
