@@ -2,7 +2,7 @@
  * The training graph: d(loss)/d(every network parameter) from onnxruntime (float32) against
  * float64 central differences of the same loss evaluated by the independent interpreter
  * (eval64.ts), for every architecture at batch 2, with the perceptual loss (two styles, content,
- * TV) and with distillation (pixel + VGG feature), each also with the stability term. Each parameter tensor is checked along a random
+ * TV) and with distillation (pixel + VGG feature), and distillation with the stability term. Each parameter tensor is checked along a random
  * direction: (L(θ + h·d) − L(θ − h·d)) / 2h against ⟨∇L, d⟩, so every coordinate takes part.
  * Networks are shrunk (widths 2-4, one residual block; realtime's stride-2 first convolution and
  * sub-pixel output kept) and VGG runs to relu2_1 with seeded
