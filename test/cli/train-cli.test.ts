@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -263,6 +263,14 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume continues from its step'
   const again = await train([...TINY_RUN(), '--style', style, '--name', 'ctrl', '--steps', '5']);
   assert.equal(again.code, 1, show(again));
   assert.match(again.stderr, /A training run for 'ctrl' has a checkpoint in .*; continue it with --resume ctrl, or pass --force to start over/);
+
+  // Ending the run early: --steps as many as done lands the model as it is, training nothing more.
+  const early = await train(['--resume', 'ctrl', '--steps', String(interruptedAt), '--threads', '1', '--json']);
+  assert.equal(early.code, 0, show(early));
+  assert.deepEqual(parseJson(early.stdout).steps, [], 'no step was trained');
+  assert.equal(parseJson(early.stdout).result.steps, interruptedAt);
+  assert.ok(existsSync(modelOf('ctrl')), 'the model as it was at the stop is in the store');
+  await rm(modelOf('ctrl'));
 
   // By the checkpoint's path this time (the test above resumes by name).
   const resumed = await train(['--resume', checkpointOf('ctrl'), '--steps', String(interruptedAt + 2), '--threads', '1', '--json']);
