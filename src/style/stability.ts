@@ -10,6 +10,7 @@
  * whose kernel is fed each step (`stability.kernel`), so the two agree exactly away from the border.
  */
 import { F, type Graph, type Value } from '../graph/index.js';
+import { seededStream } from '../util/random.js';
 import { expectNumber } from '../util/validate.js';
 import { meanSquaredError } from './losses.js';
 
@@ -61,7 +62,7 @@ export function stabilityTerm(graph: Graph, output: Value, batch: number, loss: 
 export function perturbBatch(photos: Float32Array, batch: number, size: number, loss: StabilityLoss, seed: number, step: number): { perturbed: Float32Array; kernel: Float32Array } {
   const r = stabilityRadius(loss);
   const k = 2 * r + 1;
-  const random = gaussianStream(seed, step);
+  const random = seededStream(seed, step);
   // A shift in [-shift, shift) on each axis; strictly below r so the bilinear taps stay inside the kernel.
   const draw = (): number => Math.min(loss.shift * (2 * random.uniform() - 1), r - 1e-6);
   const dy = draw();
@@ -110,26 +111,4 @@ function reflect(i: number, n: number): number {
   const period = 2 * (n - 1);
   const m = ((i % period) + period) % period;
   return m < n ? m : period - m;
-}
-
-/** A seeded stream of uniform and Gaussian numbers (splitmix32, Box-Muller) for one step. */
-function gaussianStream(seed: number, step: number): { uniform: () => number; gaussian: () => number } {
-  let state = (Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) + Math.imul(step + 1, 0x9e3779b9)) >>> 0;
-  const uniform = (): number => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  const gaussian = (): number => {
-    if (spare !== undefined) { const s = spare; spare = undefined; return s; }
-    const u = 1 - uniform();
-    const v = uniform();
-    const radius = Math.sqrt(-2 * Math.log(u));
-    spare = radius * Math.sin(2 * Math.PI * v);
-    return radius * Math.cos(2 * Math.PI * v);
-  };
-  return { uniform, gaussian };
 }

@@ -15,6 +15,7 @@ import type { RgbImage } from '../image/types.js';
 import { decodeSquareCrop, MAX_CROP_SIZE } from '../image/crop.js';
 import { FileError, messageOf } from '../util/errors.js';
 import { expectInteger } from '../util/validate.js';
+import { mix32, splitmix32 } from '../util/random.js';
 
 /** Extensions (lower case, with the dot) that {@link listPhotos} picks up, in any letter case. */
 export const PHOTO_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
@@ -121,23 +122,6 @@ export function epochPermutation(n: number, seed: number, epoch: number): Uint32
     perm[j] = t;
   }
   return perm;
-}
-
-/** murmur3's 32-bit finaliser: every input bit reaches every output bit. */
-function mix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function splitmix32(state: number): () => number {
-  return () => {
-    state = (state + 0x9e3779b9) | 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
-    z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
-    return (z ^ (z >>> 15)) >>> 0;
-  };
 }
 
 /** A uniform integer in 0..bound-1, by rejection (no modulo bias). */

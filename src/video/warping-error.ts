@@ -11,6 +11,7 @@ import { readImage } from '../image/codec.js';
 import { FileError } from '../util/errors.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import { expectFlow, flowValidMask, readFlo, readMaskImage, warpBackward, type Flow } from './flow.js';
+import { seededStream } from '../util/random.js';
 
 /**
  * Mean over valid pixel-channels of (frame_t − frame_{t+1} warped back by F_{t→t+1})², RGB scaled
@@ -112,7 +113,7 @@ export async function syntheticMotionClip(photo: RgbImage, options: SyntheticMot
   const centre = { x: (width - 1) / 2, y: (height - 1) / 2 };
   const photoCentre = { x: (photo.width - 1) / 2, y: (photo.height - 1) / 2 };
   const origin = { x: (photo.width - spanX) / 2, y: (photo.height - spanY) / 2 };
-  const gaussian = gaussianSource(seed);
+  const gaussian = seededStream(seed).gaussian;
   const frames: RgbImage[] = [];
   for (let k = 0; k < count; k++) {
     const scale = ZOOM ** -k;
@@ -161,19 +162,6 @@ function resample(photo: RgbImage, width: number, height: number, at: (x: number
     }
   }
   return out;
-}
-
-/** Standard normal numbers from a seeded generator (mulberry32, Box–Muller), so clips reproduce. */
-function gaussianSource(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /** Encodes and decodes `image` as JPEG in memory (sharp's default 4:2:0, as video codecs subsample). */
