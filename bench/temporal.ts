@@ -105,20 +105,17 @@ async function clips(dataDir: string): Promise<Clip[]> {
   return out;
 }
 
-/** The stability settings B was trained with, from its training record; undefined when it has none. */
-function stabilityOf(model: StyleModel): { weight: number; noise: number; shift: number } | undefined {
-  try {
-    return (JSON.parse(model.metadata[META.training] ?? '{}') as { loss?: { stability?: { weight: number; noise: number; shift: number } } }).loss?.stability;
-  } catch {
-    return undefined;
-  }
+interface RecordedLoss {
+  readonly styles?: { path?: string }[];
+  readonly stability?: { weight: number; noise: number; shift: number };
 }
 
-function styleOf(model: StyleModel): string | undefined {
+/** The loss a model's training record describes (style images, stability); empty when it has no record. */
+function recordedLoss(model: StyleModel): RecordedLoss {
   try {
-    return (JSON.parse(model.metadata[META.training] ?? '{}') as { loss?: { styles?: { path?: string }[] } }).loss?.styles?.[0]?.path || undefined;
+    return (JSON.parse(model.metadata[META.training] ?? '{}') as { loss?: RecordedLoss }).loss ?? {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -156,13 +153,13 @@ export async function benchTemporal(dataDir: string, threads: number, args: read
       console.log(`${aSpec} vs ${bSpec}: skipped: ${messageOf(error)}`);
       continue;
     }
-    const stylePath = argValue(args, '--style') ?? styleOf(b) ?? join(dataDir, 'images/style', `${nameOf(aSpec)}.jpg`);
+    const stylePath = argValue(args, '--style') ?? (recordedLoss(b).styles?.[0]?.path || undefined) ?? join(dataDir, 'images/style', `${nameOf(aSpec)}.jpg`);
     if (!existsSync(stylePath)) {
       console.log(`${aSpec} vs ${bSpec}: skipped: style image ${stylePath} not found (give --style PATH)`);
       continue;
     }
     const meter = await createLossMeter(vgg, stylePath, threads);
-    const stability = stabilityOf(b);
+    const { stability } = recordedLoss(b);
     console.log(`A = ${aSpec}\nB = ${bSpec} (${stability ? `trained with --stability ${stability.weight}, noise ${stability.noise}, shift ${stability.shift}`
       : 'no stability in its training record: not trained with --stability, compared as given'})\n`);
     const rows: string[][] = [];
