@@ -1,5 +1,8 @@
-/** `pastiche models`: import, list, remove and export style models in the model store. */
+/** `pastiche models`: import, list, remove, export and quantise style models in the model store. */
 import { Command } from 'commander';
+import { defaultThreads } from '../runtime/index.js';
+import { QUANTIZE_DEFAULTS, quantizeStoredModel } from '../style/quantize-stored.js';
+import { parseInteger } from '../util/validate.js';
 import { exportModel, importModel, listModels, removeModel, storeDir } from '../weights/store.js';
 import { report } from './common.js';
 
@@ -36,7 +39,34 @@ export function modelsCommand(): Command {
         return;
       }
       const width = Math.max(...list.map((m) => m.name.length));
-      for (const m of list) process.stdout.write(`${m.name.padEnd(width)}  ${m.architecture.padEnd(16)} ${formatBytes(m.bytes).padStart(9)}  ${m.description}\n`);
+      // int8 models are marked after their architecture: same style, another speed and size.
+      const kind = (m: (typeof list)[number]): string => (m.precision === 'int8' ? `${m.architecture} int8` : m.architecture);
+      const kindWidth = Math.max(16, ...list.map((m) => kind(m).length));
+      for (const m of list) process.stdout.write(`${m.name.padEnd(width)}  ${kind(m).padEnd(kindWidth)} ${formatBytes(m.bytes).padStart(9)}  ${m.description}\n`);
+    });
+
+  models.command('quantize')
+    .description('Store an int8 copy of a model (QLinearConv: uint8 activations, int8 per-channel weights; faster on CPUs with VNNI, a quarter of the size), calibrated on photos and checked against the float model (PSNR printed and recorded)')
+    .argument('<name>', 'a model store name (or an .onnx file or checkpoint folder)')
+    .option('--as <new>', 'name of the int8 model (default: <name>-int8)')
+    .option('--calibration <folder>', 'photos like the ones it will stylise (default: a built-in synthetic set)')
+    .option('--photos <n>', `how many photos to use; a quarter of them (at least one) are held out to measure the PSNR (default: ${QUANTIZE_DEFAULTS.photos})`)
+    .option('--threads <n>', `CPU threads for the calibration runs (default: every available core, ${defaultThreads()} here)`)
+    .option('--force', 'replace a model of the new name', false)
+    .option('--json', 'print the result as JSON on stdout', false)
+    .action(async (name: string, flags: { as?: string; calibration?: string; photos?: string; threads?: string; force: boolean; json: boolean }) => {
+      const result = await quantizeStoredModel(name, {
+        as: flags.as,
+        calibration: flags.calibration,
+        photos: flags.photos === undefined ? undefined : parseInteger('--photos', flags.photos, 1, 1000),
+        threads: flags.threads === undefined ? undefined : parseInteger('--threads', flags.threads, 1, 256),
+        force: flags.force,
+      });
+      const dbs = result.psnr.map((p) => p.db);
+      const where = `${result.heldOut ? 'held-out' : 'calibration'} photo${dbs.length === 1 ? '' : 's'} (${result.photoSet})`;
+      report(flags.json, result, `quantized ${result.source} → ${result.model.name} (${result.model.architecture} int8, ${formatBytes(result.model.bytes)}), ` +
+        `calibrated on ${result.calibrated} photo${result.calibrated === 1 ? '' : 's'}; PSNR vs fp32 on ${dbs.length} ${where}: ` +
+        `min ${Math.min(...dbs).toFixed(1)} dB, mean ${(dbs.reduce((a, b) => a + b, 0) / dbs.length).toFixed(1)} dB → ${result.model.path}`);
     });
 
   models.command('remove')

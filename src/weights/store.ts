@@ -14,6 +14,7 @@ import { FileError, messageOf } from '../util/errors.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from './lengstrom.js';
 import { admitOnnx, readOnnxFile, readRegularFile, trialRun } from './model-door.js';
 import { checkStyleModel, decodeOnnx, encodeOnnx, makeSpatialDimsSymbolic, readMetadata, setMetadata } from './onnx-file.js';
+import { QUANTIZE_META } from './quantize.js';
 
 /** Metadata keys pastiche writes into metadata_props. */
 export const META = {
@@ -34,6 +35,8 @@ export interface StoredModel {
   readonly description: string;
   readonly created: string;
   readonly bytes: number;
+  /** 'int8' for a model quantised by `pastiche models quantize` ({@link QUANTIZE_META}), else 'fp32'. */
+  readonly precision: 'int8' | 'fp32';
 }
 
 /** The store's root directory. */
@@ -104,6 +107,7 @@ function describe(path: string, model: onnx.IModelProto, bytes: number): StoredM
     description: meta[META.description] || '',
     created: meta[META.created] || '',
     bytes,
+    precision: meta[QUANTIZE_META.quantized] === 'int8' ? 'int8' : 'fp32',
   };
 }
 
@@ -194,7 +198,7 @@ export async function listModels(): Promise<StoredModel[]> {
       models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength));
     } catch {
       const bytes = (await stat(path).catch(() => null))?.size ?? 0;
-      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes });
+      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes, precision: 'fp32' });
     }
   }
   return models;

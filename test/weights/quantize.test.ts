@@ -1,13 +1,18 @@
 /**
  * Post-training int8 quantisation (src/weights/quantize.ts): the QDQ model loads in onnxruntime,
  * holds int8 weights and Q/DQ pairs, keeps names, symbolic sizes and metadata, and stays close to
- * its float source (PSNR on images it was not calibrated on); bad input is refused in one line.
+ * its float source (PSNR on images it was not calibrated on), is fused by onnxruntime into
+ * QLinearConv, keeps its opset (13+), takes any number of calibration images of any size; bad
+ * input is refused in one line.
  * With ../shared/data, the lengstrom wave checkpoint is quantised on 8 training photos and
  * compared on 4 validation photos.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import onnxProto, { type onnx } from 'onnx-proto';
 import { buildTransformer, initTransformerParams, resolveArchitecture } from '../../src/nets/transformer.js';
 import { toOnnxBytes } from '../../src/graph/onnx.js';
@@ -110,6 +115,39 @@ test('an input of another size runs (symbolic height and width kept)', async () 
   assert.deepEqual(dims.map((d) => d.dimParam || Number(d.dimValue)), ['N', 3, 'H', 'W']);
   const out = await stylize(int8, smoothImage(68, 36));
   assert.deepEqual(out.dims, [1, 3, 36, 68]);
+});
+
+test('onnxruntime fuses the Q/DQ pairs into QLinearConv (what makes int8 fast), one per quantised Conv', async () => {
+  const fp32 = tinyNetwork('realtime');
+  const int8 = await quantizeModel(fp32, calibration);
+  const convs = opCounts(decodeOnnx(fp32, 'fp32')).get('Conv')!;
+  const dir = await mkdtemp(join(tmpdir(), 'pastiche-qlinear-'));
+  try {
+    // The session's graph after onnxruntime's own optimisations, as it will run.
+    const optimized = join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(int8, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, intraOpNumThreads: 1 });
+    await session.release();
+    const ops = opCounts(decodeOnnx(await readFile(optimized), optimized));
+    assert.equal(ops.get('QLinearConv'), convs - 1, `every quantised Conv fused: ${JSON.stringify([...ops])}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the opset is kept when it has per-axis DequantizeLinear (13+), raised to 13 only when it has not', async () => {
+  const fp32 = decodeOnnx(tinyNetwork('realtime'), 'fp32');
+  const version = (m: onnx.IModelProto): number => Number(m.opsetImport!.find((o) => !o.domain)!.version);
+  assert.equal(version(decodeOnnx(await quantizeModel(encodeOnnx(fp32), calibration), 'int8')), version(fp32));
+  fp32.opsetImport = [{ domain: '', version: 12 }];
+  assert.equal(version(decodeOnnx(await quantizeModel(encodeOnnx(fp32), calibration), 'int8')), 13);
+});
+
+test('any number of calibration images of any size (odd sizes, one, five)', async () => {
+  const fp32 = tinyNetwork('realtime');
+  for (const images of [[noiseImage(45, 37, 4)], [smoothImage(33, 70), noiseImage(45, 37, 5), smoothImage(51, 29), smoothImage(64, 48), noiseImage(20, 20, 6)]]) {
+    const meta = readMetadata(decodeOnnx(await quantizeModel(fp32, images), 'int8'));
+    assert.equal(JSON.parse(meta[QUANTIZE_META.calibration]).images, images.length);
+  }
 });
 
 test('bad input: not ONNX, no calibration images, a bad image, a bad percentile', async () => {
