@@ -13,8 +13,10 @@ import { HttpError, sendError, sendJson } from './http.js';
 import { createInProcessQueue, type JobQueue } from './jobs.js';
 import { cancelJobRoute, jobEventsRoute, jobPreviewRoute, jobResultRoute, jobStatusRoute, submitJobRoute, uploadRoute, type JobsContext } from './jobs-route.js';
 import { BusyError, Slots, serverLimits, type ServerLimits } from './limits.js';
-import { createModelCache, listModelsRoute, modelFileRoute } from './models-route.js';
+import { createModelCache, listModelsRoute, modelFileRoute, modelNameFromSegment } from './models-route.js';
 import { stylizeRoute, type StylizeContext } from './stylize-route.js';
+import { createStaticRoute, isStaticPath } from './static-route.js';
+import { createThumbnailRoute } from './thumbnail-route.js';
 import { createUploadStore } from './uploads.js';
 import { checkOptimizeParams, optimizeJob } from './optimize-job.js';
 import { checkVideoParams, videoJob } from './video-job.js';
@@ -117,6 +119,8 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
     video: { check: checkVideoParams, inputs: ['input'] },
     optimize: { check: checkOptimizeParams, inputs: ['style'], optionalInputs: ['content'] },
   } };
+  const staticRoute = createStaticRoute(log);
+  const thumbnailRoute = createThumbnailRoute(stylize);
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
@@ -124,7 +128,10 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
     const path = url.pathname;
     const method = req.method ?? 'GET';
     const read = method === 'GET' || method === 'HEAD';
+    if (isStaticPath(path) && read) return staticRoute(req, res, path);
     if (path === '/api/models' && read) return listModelsRoute(res);
+    const thumbnail = /^\/api\/models\/([^/]+)\/thumbnail$/.exec(path);
+    if (thumbnail !== null && read) return thumbnailRoute(req, res, modelNameFromSegment(thumbnail[1]), signal);
     if (path.startsWith('/models/') && read) return modelFileRoute(req, res, path.slice('/models/'.length));
     if (path === '/api/stylize' && method === 'POST') return stylizeRoute(req, res, url, stylize, signal);
     if (path === '/api/uploads' && method === 'POST') return uploadRoute(req, res, jobs, signal);
@@ -138,7 +145,7 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
       if (tail === '/result' && read) return jobResultRoute(req, res, queue, id);
       if (tail === '/preview' && read) return jobPreviewRoute(req, res, queue, id);
     }
-    const known = ['/api/models', '/api/stylize', '/api/uploads', '/api/jobs'].includes(path) || job !== null || path.startsWith('/models/');
+    const known = ['/api/models', '/api/stylize', '/api/uploads', '/api/jobs'].includes(path) || job !== null || thumbnail !== null || path.startsWith('/models/') || isStaticPath(path);
     throw new HttpError(known ? 405 : 404, known ? `${method} is not allowed on ${path}` : `no such endpoint: ${path}`);
   };
 
@@ -158,6 +165,10 @@ export async function startServer(options: ServeOptions = {}): Promise<PasticheS
       const reason = controller.signal.reason as HttpError;
       if (reason.status !== 499) sendError(req, res, reason.status, reason.message, { ...reason.headers });
     }, { once: true });
+    // Cross-origin isolation on every reply, errors included: the page's WASM threads need
+    // SharedArrayBuffer, which the browser grants only to an isolated page.
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const guarded = url.pathname.startsWith('/api/') || url.pathname.startsWith('/models/');

@@ -1,0 +1,181 @@
+/**
+ * The page of `pastiche serve` in real headless Chromium (Debian's, via playwright-core), with a
+ * fake camera: the live view on WASM and on WebGPU (SwiftShader) matches Node's onnxruntime on the
+ * very frame it captured; a dropped photo downloads stylised as Node stylises it; a failing
+ * backend shows its message; the page loads nothing from other origins; a screenshot lands in
+ * test-output/web/. One browser for the file. Skips, saying why, without a Chromium.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { openStyleModel, type StyleModel } from '../../src/style/model.js';
+import { stylizeImage } from '../../src/style/transfer.js';
+import { importModel, modelPath } from '../../src/weights/store.js';
+import { browserSkip, fakeCameraClip, launchChromium, realtimeTestModel } from '../helpers/browser.js';
+import { hwcToChw, psnr } from '../helpers/compare.js';
+import { projectRoot } from '../helpers/data.js';
+import { gradientPng, scratchStore, serve, type Scratch } from '../server/harness.js';
+
+const skip = browserSkip();
+let dir: Scratch;
+let server: Awaited<ReturnType<typeof serve>>;
+let browser: Browser;
+let context: BrowserContext;
+let model: StyleModel;
+const foreign: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  dir = await scratchStore('pastiche-web-page-');
+  await writeFile(dir.path('rt.onnx'), realtimeTestModel());
+  await importModel(dir.path('rt.onnx'), { name: 'rt' });
+  // A store file that is not a model: the server lists it as unreadable, the page must fail visibly on it.
+  await writeFile(modelPath('corrupt'), Buffer.from('this is not an ONNX model'));
+  model = await openStyleModel('rt', { threads: 1 });
+  server = await serve();
+  browser = await launchChromium({ camera: await fakeCameraClip(dir.dir), webgpu: true });
+  context = await browser.newContext({ acceptDownloads: true });
+  context.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(server.url) && !url.startsWith('data:') && !url.startsWith('blob:')) foreign.push(url);
+  });
+});
+
+after(async () => {
+  if (skip) return;
+  await browser?.close();
+  await server?.close();
+  await dir?.cleanup();
+});
+
+interface Hook {
+  state: string;
+  backend: string | null;
+  frames: number;
+  error: string | null;
+}
+
+const hookOf = (page: Page) => page.evaluate(() => {
+  const { state, backend, frames, error } = (window as unknown as { pastiche: Hook }).pastiche;
+  return { state, backend, frames, error };
+});
+
+/** Waits until the hook satisfies `done` (or fails on the error state / timeout). */
+async function waitFor(page: Page, done: (hook: Hook) => boolean, timeoutMs: number): Promise<Hook> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const hook = await hookOf(page);
+    if (done(hook)) return hook;
+    if (hook.state === 'error' || Date.now() > end) assert.fail(`waiting for the live view: ${JSON.stringify(hook)}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+async function liveMatchesNode(backend: 'wasm' | 'webgpu', size: string, timeoutMs: number): Promise<void> {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.url}/?model=rt&backend=${backend}&size=${size}&autostart=1`);
+    await waitFor(page, (h) => h.frames >= 1, timeoutMs);
+    const capture = await page.evaluate(() => (window as unknown as { pastiche: { capture(): Promise<{ width: number; height: number; input: number[]; output: number[]; margin: number; backend: string }> } }).pastiche.capture());
+    assert.equal(capture.backend, backend);
+    assert.equal(`${capture.width}x${capture.height}`, size);
+    const content = { data: hwcToChw(capture.input, capture.height, capture.width), width: capture.width, height: capture.height };
+    const expected = await stylizeImage(model, content, { margin: capture.margin });
+    const db = psnr(hwcToChw(capture.output, capture.height, capture.width), expected.data);
+    console.log(`# live ${backend} ${size}: PSNR ${db.toFixed(1)} dB against Node (margin ${capture.margin})`);
+    assert.ok(db >= 35, `PSNR ${db.toFixed(1)} dB`);
+    // The picture moves on: more frames after the capture.
+    const { frames } = await hookOf(page);
+    await waitFor(page, (h) => h.frames > frames, timeoutMs);
+  } finally {
+    await page.close();
+  }
+}
+
+test('live view on WASM: frames keep coming and a captured frame matches Node (PSNR >= 35 dB)', { skip }, async () => {
+  await liveMatchesNode('wasm', '320x240', 60_000);
+});
+
+// SwiftShader runs a frame in seconds, so the WebGPU check uses a small frame.
+test('live view on WebGPU (SwiftShader): a captured frame matches Node (PSNR >= 35 dB)', { skip }, async () => {
+  const page = await context.newPage();
+  await page.goto(`${server.url}/`); // WebGPU is offered to secure contexts (localhost), not about:blank
+  const adapter = await page.evaluate(async () => {
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    return gpu !== undefined && (await gpu.requestAdapter()) !== null;
+  }).catch(() => false);
+  await page.close();
+  if (!adapter) {
+    console.log('# skipped the WebGPU check: this Chromium offers no WebGPU adapter even with --enable-unsafe-webgpu --use-webgpu-adapter=swiftshader');
+    return;
+  }
+  await liveMatchesNode('webgpu', '64x48', 90_000);
+});
+
+test('a dropped photo is stylised in the browser and downloads as a PNG matching Node', { skip }, async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.url}/?model=rt`);
+    const png = await gradientPng(150, 101);
+    await page.waitForFunction(() => document.querySelector('#gallery [data-model="rt"]') !== null);
+    // A real drop event carrying the file, as the browser makes it when a user drags one in.
+    await page.evaluate(async (bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'gradient.png', { type: 'image/png' }));
+      document.getElementById('drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, [...png]);
+    await page.waitForFunction(() => !(document.getElementById('photo-download') as HTMLButtonElement).disabled, undefined, { timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#photo-download')]);
+    assert.equal(download.suggestedFilename(), 'gradient-rt.png');
+    const saved = await readFile(await download.path());
+    const { data, info } = await sharp(saved).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [150, 101], 'full resolution');
+    const content = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const expected = await stylizeImage(model, { data: hwcToChw(content.data, 101, 150), width: 150, height: 101 });
+    const db = psnr(hwcToChw(data, 101, 150), expected.data);
+    console.log(`# photo: PSNR ${db.toFixed(1)} dB against Node`);
+    assert.ok(db >= 35, `PSNR ${db.toFixed(1)} dB`);
+  } finally {
+    await page.close();
+  }
+});
+
+for (const [what, name, pattern] of [
+  ['a model URL that 404s', 'missing', /404/],
+  ['a corrupt .onnx', 'corrupt', /could not load the model/],
+] as const) {
+  test(`a backend failure (${what}) shows its message and the hook says 'error'`, { skip }, async () => {
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.url}/?model=${name}&backend=wasm&size=320x240&autostart=1`);
+      await page.waitForFunction(() => (window as unknown as { pastiche: Hook }).pastiche.state === 'error', undefined, { timeout: 30_000 });
+      const hook = await hookOf(page);
+      assert.match(hook.error ?? '', pattern);
+      const shown = await page.textContent('#live-status');
+      assert.match(shown ?? '', pattern);
+      assert.ok(await page.isVisible('#live-status.error'), 'the message is shown as an error');
+    } finally {
+      await page.close();
+    }
+  });
+}
+
+test('the page loads nothing from another origin; a screenshot is written to test-output/web/', { skip }, async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.url}/?model=rt&backend=wasm&size=320x240&autostart=1`);
+    await waitFor(page, (h) => h.frames >= 2, 60_000);
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#gallery img')].some((img) => img.complete && img.naturalWidth > 0));
+    const folder = join(projectRoot, 'test-output', 'web');
+    await mkdir(folder, { recursive: true });
+    const path = join(folder, 'page.png');
+    await page.screenshot({ path, fullPage: true });
+    console.log(`# screenshot: ${path}`);
+    assert.deepEqual(foreign, [], 'requests to other origins');
+  } finally {
+    await page.close();
+  }
+});

@@ -1,0 +1,62 @@
+/**
+ * The page's test hook, `window.pastiche`: what browser tests and `npm run bench -- --only web`
+ * read. A contract — change it only together with test/web/ and bench/web*.ts.
+ *
+ * Open `/?model=<store name>&backend=wasm|webgpu|auto&size=320x240|640x480&autostart=1` and the
+ * live view starts on the camera without a click (a test browser runs with a fake camera). Then:
+ *
+ * - `state`: 'loading' (model, backend or camera starting) | 'running' (frames are being drawn) |
+ *   'error' (the backend or the camera failed; `error` says why, and the page shows it).
+ * - `backend`: 'wasm' | 'webgpu' once chosen (with `backend=auto`, by timing a few frames on each
+ *   when the browser has both), else null.
+ * - `frames`: stylised frames drawn since the live view (re)started; `fps`: frames per second over
+ *   roughly the last second.
+ * - `runMs`: how long the last network run took, in ms (the backend alone).
+ * - `error`: the message shown, or null.
+ * - `capture()`: resolves after the next drawn frame with `{ width, height, input, output, margin,
+ *   backend }`: `input` is that frame as the network saw it before padding (RGB 0..255, HWC, a plain
+ *   array), `output` the RGB the page drew (HWC), which is the network's output cropped and rounded
+ *   when strength is 1 and colours are off (the defaults); `margin` is the reflected border the
+ *   frame was padded with (then reflection to a multiple of 4, as Node's stylizeImage does with
+ *   the same `margin`). Rejects when the live view is not running.
+ *
+ * Further URL parameters: `margin=<px>` (default {@link DEFAULT_LIVE_MARGIN}), `strength=0..1`,
+ * `colors=luminance`.
+ */
+import type { Backend } from './runtime.js';
+
+/** The reflected border the live view adds around each frame; photos use Node's 48. */
+export const DEFAULT_LIVE_MARGIN = 16;
+
+export interface Capture {
+  readonly width: number;
+  readonly height: number;
+  readonly input: number[];
+  readonly output: number[];
+  readonly margin: number;
+  readonly backend: Backend;
+}
+
+export interface PasticheHook {
+  state: 'loading' | 'running' | 'error';
+  backend: Backend | null;
+  frames: number;
+  fps: number;
+  /** Milliseconds the last network run took (the backend alone, without drawing). */
+  runMs: number;
+  error: string | null;
+  capture(): Promise<Capture>;
+}
+
+/** The one hook object, also at `window.pastiche`. */
+export const hook: PasticheHook = {
+  state: 'loading',
+  backend: null,
+  frames: 0,
+  fps: 0,
+  runMs: 0,
+  error: null,
+  capture: () => Promise.reject(new Error('the live view is not running')),
+};
+
+(globalThis as { pastiche?: PasticheHook }).pastiche = hook;
