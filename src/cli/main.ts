@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AbortError, messageOf } from '../util/errors.js';
 import { interruptExitCode } from './common.js';
+import { liveCommand } from './live.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
@@ -15,6 +16,7 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.addCommand(stylizeCommand());
+  program.addCommand(liveCommand());
   program.addCommand(optimizeCommand());
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());

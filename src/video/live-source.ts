@@ -174,10 +174,11 @@ function parseOutputStream(lines: readonly string[]): { width: number; height: n
 export async function openLiveSource(plan: LiveSourcePlan, size = 640): Promise<LiveSource> {
   expectInteger('size', size, 8, 16384);
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
-    // Room for a device's frames while the reader is busy; live sources start without the
-    // analysis buffer (latency). A file, a pipe or a graph needs it: without it ffmpeg drops what it
-    // read while probing, and a short clip comes out empty.
-    '-thread_queue_size', '512', ...(plan.endless ? ['-fflags', 'nobuffer'] : []),
+    // Room for a device's frames while the reader is busy; a camera or the screen starts without
+    // the analysis buffer (latency). Everything else keeps it: with nobuffer ffmpeg discards what it
+    // read while probing (a short clip or stream comes out empty), and the frames the buffer holds
+    // at the start are dropped here anyway, newest frame first.
+    '-thread_queue_size', '512', ...(plan.kind === 'device' || plan.kind === 'screen' ? ['-fflags', 'nobuffer'] : []),
     ...plan.args, '-map', '0:v:0', '-an', '-sn', '-vf', scaleFilter(size), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
   const bin = ffmpegPath();
   const child = spawn(bin, args, { stdio: [plan.kind === 'stdin' ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
