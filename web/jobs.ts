@@ -88,6 +88,7 @@ export class JobsPanel {
       const status = await apiJson<JobStatus>('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(job) });
       const events = new AbortController();
       this.current = { id: status.id, events };
+      this.el.form.dataset.job = status.id;
       this.el.cancel.disabled = false;
       this.show(status);
       await readEvents(`/api/jobs/${status.id}/events`, (_name, data) => this.show(data as JobStatus), events.signal);
