@@ -14,6 +14,7 @@ import { benchGatys } from './gatys.js';
 import { benchTrain } from './train.js';
 import { benchQuality } from './quality.js';
 import { benchTemporal } from './temporal.js';
+import { benchLive } from './live.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
@@ -33,3 +34,4 @@ if (only.includes('gatys')) await benchGatys(data, threads);
 if (only.includes('train')) await benchTrain(data, threads, { torchVgg16: args.includes('--torch-vgg16') });
 if (only.includes('quality')) await benchQuality(data, threads, args);
 if (only.includes('temporal')) await benchTemporal(data, threads, args);
+if (only.includes('live')) await benchLive(data);
