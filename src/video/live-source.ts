@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { FileError } from '../util/errors.js';
+import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import { ffmpegPath, inputArgs, notRunnable, parseRate, probeVideo, StderrTail } from './ffmpeg.js';
 import { latestOnly, type LatestItem } from './latest.js';
@@ -168,10 +168,12 @@ function parseOutputStream(lines: readonly string[]): { width: number; height: n
 /**
  * Starts ffmpeg on a planned source and waits until it reports the frames' size and rate.
  * @param size longest side of the frames handed out (never enlarged); default 640.
+ * @param signal gives up waiting (a camera that never answers): ffmpeg is killed, AbortError.
  * @throws Error "cannot open <source> (<ffmpeg's reason>)" when ffmpeg cannot read it; Error when
- *   ffmpeg cannot run.
+ *   ffmpeg cannot run; AbortError when `signal` fires first.
  */
-export async function openLiveSource(plan: LiveSourcePlan, size = 640): Promise<LiveSource> {
+export async function openLiveSource(plan: LiveSourcePlan, size = 640, signal?: AbortSignal): Promise<LiveSource> {
+  throwIfAborted(signal);
   expectInteger('size', size, 8, 16384);
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
     // Room for a device's frames while the reader is busy; a camera or the screen starts without
@@ -234,7 +236,16 @@ export async function openLiveSource(plan: LiveSourcePlan, size = 640): Promise<
     return code;
   });
 
-  await Promise.race([headerReady, exited]);
+  const giveUp = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  signal?.addEventListener('abort', giveUp, { once: true });
+  await Promise.race([headerReady, exited]).finally(() => signal?.removeEventListener('abort', giveUp));
+  if (signal?.aborted) {
+    giveUp();
+    await exited;
+    throw new AbortError();
+  }
   if (header === null) {
     await exited;
     if (spawnError !== undefined) throw notRunnable(bin, spawnError);

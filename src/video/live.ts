@@ -100,7 +100,14 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
   const onAbort = (): void => void source?.close();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    source = await openLiveSource(plan, size);
+    // A camera that never answers must not hold up Ctrl-C: either signal gives up the opening.
+    const opening = new AbortController();
+    const giveUp = (): void => opening.abort();
+    for (const s of [stop, signal]) s?.addEventListener('abort', giveUp, { once: true });
+    if (stop?.aborted || signal?.aborted) giveUp();
+    source = await openLiveSource(plan, size, opening.signal).finally(() => {
+      for (const s of [stop, signal]) s?.removeEventListener('abort', giveUp);
+    });
     throwIfAborted(signal);
     const { width, height, fps, frameRate } = source;
     const limit = Math.min(maxFrames ?? Infinity, duration === undefined ? Infinity : Math.max(1, Math.round(duration * frameRate)));

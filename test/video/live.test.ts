@@ -8,6 +8,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { latestOnly } from '../../src/video/latest.js';
 import { planLiveSource, DEFAULT_CAPTURE_RATE } from '../../src/video/live-source.js';
 import { planLiveOutput, STREAM_OUTPUT_FORMATS } from '../../src/video/live-sink.js';
@@ -166,6 +167,22 @@ test('runLive: a source ffmpeg cannot open gets its reason', async () => {
   await assert.rejects(runLive({ source: 'nosuchfilter=x', format: 'lavfi', output: planLiveOutput(`${dir.dir}/n.mp4`), frames: 1, transform: (f) => f }),
     /^Error: cannot open lavfi 'nosuchfilter=x' \(.*No such filter.*\)/);
   assert.equal(existsSync(`${dir.dir}/n.mp4`), false);
+});
+
+test('runLive: stop while a source has not answered yet (a camera that hangs) gives up at once, leaving no ffmpeg', async () => {
+  // ffmpeg listening for a sender that never comes: it reports nothing until stopped.
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 300);
+  await assert.rejects(runLive({ source: `tcp://127.0.0.1:${port}?listen=1`, output: planLiveOutput(`${dir.dir}/hang.mp4`), stop: stop.signal, transform: (f) => f }),
+    { name: 'AbortError' });
+  assert.equal(existsSync(`${dir.dir}/hang.mp4`), false);
+  assert.equal(await ffmpegsLeft(), 0);
 });
 
 /** The first `count` frames ffmpeg makes from a lavfi graph, as RGB24. */
