@@ -7,7 +7,7 @@ import { fetchModel } from './api.js';
 import { Camera } from './camera.js';
 import { hook, type Capture } from './hook.js';
 import { inputBuffer, packFrame, planFrame, unpackOutput, type OutputOptions } from './pixels.js';
-import { hasWebGpu, messageOf, StyleSession, type Backend } from './runtime.js';
+import { hasWebGpu, messageOf, StyleSession, type Backend, type RunBuffers } from './runtime.js';
 
 export interface LiveSettings {
   readonly model: string;
@@ -29,9 +29,9 @@ const WARM_UP_LIMIT_MS = 5000;
  * Median ms of a run on `session`, or Infinity when its warm-up passes the limit; `idle` settles
  * when no run of it is left in flight (then it may be released).
  */
-async function timeBackend(session: StyleSession, input: Float32Array, width: number, height: number, out: Float32Array): Promise<{ ms: number; idle: Promise<unknown> }> {
-  // The warm-up writes into a scratch buffer: a run left behind must not scribble on `out` later.
-  const warmUp = session.run(input, width, height, new Float32Array(out.length));
+async function timeBackend(session: StyleSession, buffers: RunBuffers, width: number, height: number): Promise<{ ms: number; idle: Promise<unknown> }> {
+  // The warm-up runs on copies: a run left behind keeps its buffers, and the frame's must stay here.
+  const warmUp = session.run({ input: buffers.input.slice(), output: buffers.output.slice() }, width, height);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const finished = await Promise.race([warmUp.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), WARM_UP_LIMIT_MS)))]);
   clearTimeout(timer);
@@ -40,7 +40,7 @@ async function timeBackend(session: StyleSession, input: Float32Array, width: nu
   const times: number[] = [];
   for (let i = 0; i < TIMED_RUNS; i++) {
     const start = performance.now();
-    await session.run(input, width, height, out);
+    await session.run(buffers, width, height);
     times.push(performance.now() - start);
   }
   return { ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)], idle };
@@ -76,10 +76,9 @@ export class LiveView {
       const model = await fetchModel(settings.model);
       camera = await Camera.open(settings.width, settings.height);
       const plan = planFrame(settings.width, settings.height, settings.margin);
-      const input = inputBuffer(plan);
-      const output = inputBuffer(plan);
-      packFrame(camera.grab().data, plan, input);
-      session = await this.chooseSession(model, settings.backend, input, output, plan.paddedWidth, plan.paddedHeight);
+      const buffers: RunBuffers = { input: inputBuffer(plan), output: inputBuffer(plan) };
+      packFrame(camera.grab().data, plan, buffers.input);
+      session = await this.chooseSession(model, settings.backend, buffers, plan.paddedWidth, plan.paddedHeight);
       if (generation !== this.generation) return;
       hook.backend = session.backend;
       this.canvas.width = settings.width;
@@ -90,12 +89,12 @@ export class LiveView {
       let marked = 0;
       while (generation === this.generation) {
         const frame = camera.grab();
-        packFrame(frame.data, plan, input);
+        packFrame(frame.data, plan, buffers.input);
         const started = performance.now();
-        await session.run(input, plan.paddedWidth, plan.paddedHeight, output);
+        await session.run(buffers, plan.paddedWidth, plan.paddedHeight);
         hook.runMs = performance.now() - started;
         if (generation !== this.generation) break;
-        unpackOutput(output, plan, frame.data, this.options, image.data);
+        unpackOutput(buffers.output, plan, frame.data, this.options, image.data);
         this.context.putImageData(image, 0, 0);
         hook.frames++;
         const now = performance.now();
@@ -121,7 +120,7 @@ export class LiveView {
     await this.stopped;
   }
 
-  private async chooseSession(model: Uint8Array, wanted: Backend | 'auto', input: Float32Array, output: Float32Array, width: number, height: number): Promise<StyleSession> {
+  private async chooseSession(model: Uint8Array, wanted: Backend | 'auto', buffers: RunBuffers, width: number, height: number): Promise<StyleSession> {
     if (wanted !== 'auto') {
       const session = await StyleSession.create(model, wanted);
       this.onStatus(`backend: ${wanted} (asked for)`);
@@ -137,7 +136,7 @@ export class LiveView {
     for (const backend of ['wasm', 'webgpu'] as const) {
       try {
         const session = await StyleSession.create(model, backend);
-        timed.push({ session, ...(await timeBackend(session, input, width, height, output)) });
+        timed.push({ session, ...(await timeBackend(session, buffers, width, height)) });
       } catch (error) {
         failures.push(messageOf(error));
       }

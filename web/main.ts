@@ -9,7 +9,7 @@ import { DEFAULT_LIVE_MARGIN, hook } from './hook.js';
 import { JobsPanel } from './jobs.js';
 import { LiveView } from './live.js';
 import { PhotoPanel, saveBlob } from './photo.js';
-import { hasWebGpu, messageOf, wasmThreads, type Backend } from './runtime.js';
+import { messageOf, probe, type Backend } from './runtime.js';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -125,8 +125,12 @@ new JobsPanel({
 }, () => gallery.model ?? '');
 
 async function boot(): Promise<void> {
-  const environment = `${self.crossOriginIsolated ? `WASM ${wasmThreads()} threads` : 'WASM 1 thread (page not cross-origin isolated)'}, WebGPU ${(await hasWebGpu()) ? 'available' : 'not available'}`;
-  $('environment').textContent = environment;
+  try {
+    const { webgpu, threads } = await probe();
+    $('environment').textContent = `WASM ${threads} thread${threads === 1 ? '' : 's'}${self.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}, WebGPU ${webgpu ? 'available' : 'not available'}`;
+  } catch (error) {
+    $('environment').textContent = messageOf(error);
+  }
   try {
     await gallery.load(params.get('model'));
   } catch (error) {

@@ -71,12 +71,11 @@ export class PhotoPanel {
     bitmap.close();
     const pixels = source.getImageData(0, 0, width, height);
     const plan = planFrame(width, height, PHOTO_MARGIN);
-    const input = inputBuffer(plan);
-    packFrame(pixels.data, plan, input);
-    const output = inputBuffer(plan);
-    await (await this.sessionFor(settings)).run(input, plan.paddedWidth, plan.paddedHeight, output);
+    const buffers = { input: inputBuffer(plan), output: inputBuffer(plan) };
+    packFrame(pixels.data, plan, buffers.input);
+    await (await this.sessionFor(settings)).run(buffers, plan.paddedWidth, plan.paddedHeight);
     const image = new ImageData(width, height);
-    unpackOutput(output, plan, pixels.data, settings.options, image.data);
+    unpackOutput(buffers.output, plan, pixels.data, settings.options, image.data);
     this.canvas.width = width;
     this.canvas.height = height;
     this.canvas.getContext('2d')!.putImageData(image, 0, 0);

@@ -1,101 +1,105 @@
 /**
- * onnxruntime-web for the page: its wasm files come from this server (/ort/<version>/, never a
- * CDN), threads when the page is cross-origin isolated, and one style network per session on
- * WebGPU or WASM. Only this file imports onnxruntime-web.
+ * The page's side of the inference worker (worker.ts): one worker for the page, style networks
+ * opened in it on WebGPU or WASM, frames sent to it and back as transferred buffers (no copies,
+ * no allocation per frame).
  */
-import * as ort from 'onnxruntime-web';
+import type { Reply, Request } from './worker.js';
 
 export type Backend = 'wasm' | 'webgpu';
 
-declare const ORT_VERSION: string; // defined by the server's bundler
+/** Distributes Omit over a union, so each request keeps its own fields. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-let configured = false;
+let worker: Worker | undefined;
+let nextId = 1;
+const pending = new Map<number, { resolve: (reply: Reply & { ok: true }) => void; reject: (error: Error & { reply?: Reply }) => void }>();
+let probed: Promise<{ webgpu: boolean; threads: number }> | undefined;
 
-/** Points onnxruntime-web at the server's copy of its wasm files and sets the thread count once. */
-function configure(): void {
-  if (configured) return;
-  configured = true;
-  ort.env.wasm.wasmPaths = `${location.origin}/ort/${ORT_VERSION}/`;
-  // Threads need SharedArrayBuffer, which the browser grants only to a cross-origin isolated page
-  // (the server sends COOP/COEP on every response). onnxruntime's default is half the cores.
-  const cores = navigator.hardwareConcurrency || 1;
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, cores)) : 1;
-  ort.env.logLevel = 'error';
+function fail(message: string): void {
+  for (const { reject } of pending.values()) reject(new Error(message));
+  pending.clear();
+  worker = undefined;
+  probed = undefined;
 }
 
-/** Threads the WASM backend runs with (after the first session). */
-export function wasmThreads(): number {
-  configure();
-  return Number(ort.env.wasm.numThreads ?? 1);
+/** Sends a request to the worker (started on first use) and resolves with its reply. */
+function ask(request: WithoutId<Request>, transfer: Transferable[] = []): Promise<Reply & { ok: true }> {
+  if (worker === undefined) {
+    const url = document.querySelector<HTMLMetaElement>('meta[name="pastiche-worker"]')?.content;
+    if (url === undefined) throw new Error('index.html names no inference worker');
+    worker = new Worker(url, { type: 'module', name: 'pastiche-inference' });
+    worker.onmessage = (event: MessageEvent<Reply>) => {
+      const reply = event.data;
+      const waiting = pending.get(reply.id);
+      pending.delete(reply.id);
+      if (reply.ok) waiting?.resolve(reply);
+      else waiting?.reject(Object.assign(new Error(reply.error), { reply }));
+    };
+    worker.onerror = (event) => fail(`the inference worker failed: ${event.message || 'it could not be loaded'}`);
+  }
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker!.postMessage({ ...request, id }, transfer);
+  });
 }
 
-interface GpuNavigator {
-  readonly gpu?: { requestAdapter(): Promise<unknown | null> };
+/** Starts the worker and asks what it has: a WebGPU adapter, and the WASM thread count it runs. */
+export function probe(): Promise<{ webgpu: boolean; threads: number }> {
+  // Threads need SharedArrayBuffer, granted only to a cross-origin isolated page (the server
+  // sends COOP/COEP on every reply). onnxruntime's own default is half the cores.
+  const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+  probed ??= ask({ type: 'probe', threads }).then((reply) => ({ webgpu: reply.webgpu ?? false, threads: reply.threads ?? 1 }));
+  return probed;
 }
 
-let adapter: Promise<boolean> | undefined;
-
-/** Whether this browser offers a WebGPU adapter (asked once). */
-export function hasWebGpu(): Promise<boolean> {
-  adapter ??= (async () => {
-    const gpu = (navigator as GpuNavigator).gpu;
-    if (gpu === undefined) return false;
-    try {
-      return (await gpu.requestAdapter()) !== null;
-    } catch {
-      return false;
-    }
-  })();
-  return adapter;
+/** Whether the worker can use a WebGPU adapter. */
+export async function hasWebGpu(): Promise<boolean> {
+  return (await probe()).webgpu;
 }
 
-/** A style network on one backend: planar RGB 0..255 in, the same layout out. */
+/** The network's input and output buffers; `run` hands them to the worker and puts them back. */
+export interface RunBuffers {
+  input: Float32Array;
+  output: Float32Array;
+}
+
+/** A style network opened in the worker on one backend: planar RGB 0..255 in, the same layout out. */
 export class StyleSession {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly backend: Backend,
-    private readonly input: string,
-    private readonly output: string,
-  ) {}
+  private released = false;
+
+  private constructor(private readonly id: number, readonly backend: Backend) {}
 
   /** @throws Error naming the backend when onnxruntime cannot load the model there. */
   static async create(model: Uint8Array, backend: Backend): Promise<StyleSession> {
-    configure();
-    if (backend === 'webgpu' && !(await hasWebGpu())) throw new Error('this browser offers no WebGPU adapter');
-    let session: ort.InferenceSession;
-    try {
-      // One provider only: onnxruntime would otherwise fall back to WASM without saying so.
-      session = await ort.InferenceSession.create(model, { executionProviders: [backend], graphOptimizationLevel: 'all' });
-    } catch (error) {
-      throw new Error(`${backend === 'wasm' ? 'WASM' : 'WebGPU'} backend could not load the model: ${messageOf(error)}`);
-    }
-    return new StyleSession(session, backend, session.inputNames[0], session.outputNames[0]);
+    await probe();
+    const reply = await ask({ type: 'create', model, backend });
+    return new StyleSession(reply.session!, backend);
   }
 
   /**
-   * Runs the network on `input` ([1, 3, height, width]) and copies the result into `out` (same
-   * size); the output tensor is disposed at once, so nothing piles up frame after frame.
+   * Runs the network on `buffers.input` ([1, 3, height, width]) into `buffers.output`. Both are
+   * away in the worker until this settles, then back in `buffers` (the same memory).
    * @throws Error when the network fails or returns another shape.
    */
-  async run(input: Float32Array, width: number, height: number, out: Float32Array): Promise<void> {
-    const tensor = new ort.Tensor('float32', input, [1, 3, height, width]);
-    const results = await this.session.run({ [this.input]: tensor });
-    const result = results[this.output];
+  async run(buffers: RunBuffers, width: number, height: number): Promise<void> {
+    const { input, output } = buffers;
     try {
-      const dims = result.dims;
-      if (dims.length !== 4 || dims[1] !== 3 || dims[2] !== height || dims[3] !== width) {
-        throw new Error(`expected an output of [1, 3, ${height}, ${width}] but the model produced [${dims.join(', ')}]`);
-      }
-      out.set(result.data as Float32Array);
-    } finally {
-      for (const value of Object.values(results)) value.dispose();
-      tensor.dispose();
+      const reply = await ask({ type: 'run', session: this.id, input, output, width, height }, [input.buffer, output.buffer]);
+      buffers.input = reply.input!;
+      buffers.output = reply.output!;
+    } catch (error) {
+      const reply = (error as { reply?: Reply }).reply;
+      if (reply?.input !== undefined && reply.output !== undefined) [buffers.input, buffers.output] = [reply.input, reply.output];
+      throw error;
     }
   }
 
-  /** Frees the session (GPU buffers, WASM memory). */
+  /** Frees the session in the worker (GPU buffers, WASM memory). */
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.released) return;
+    this.released = true;
+    await ask({ type: 'release', session: this.id });
   }
 }
 

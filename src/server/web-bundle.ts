@@ -1,8 +1,9 @@
 /**
- * The browser page, bundled by esbuild when the server first needs it: `web/main.ts` and what it
- * imports (onnxruntime-web's JavaScript included; its .wasm files are served from node_modules by
- * static-route.ts) into a cache folder named by a hash of the sources and the tool versions, so a
- * fresh clone serves the page with no build step and an edit to web/ is picked up at the next start.
+ * The browser page, bundled by esbuild when the server first needs it: `web/main.ts` (the page)
+ * and `web/worker.ts` (inference, with onnxruntime-web's JavaScript; its .wasm files are served
+ * from node_modules by static-route.ts) into a cache folder named by a hash of the sources and the
+ * tool versions, so a fresh clone serves the page with no build step and an edit to web/ is
+ * picked up at the next start.
  * Built into a temporary folder and renamed, so two servers starting at once cannot see half a bundle.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -18,7 +19,7 @@ import { storeDir } from '../weights/store.js';
 export const WEB_SOURCES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 
 /** Bumped when the way the bundle is made changes, so old cache folders are not reused. */
-const BUNDLE_FORMAT = 1;
+const BUNDLE_FORMAT = 2;
 
 /** One file the page may load, by URL path. */
 export interface WebAsset {
@@ -83,7 +84,7 @@ interface Manifest {
 async function build(out: string, ortVersion: string): Promise<void> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: [join(WEB_SOURCES, 'main.ts')],
+    entryPoints: [join(WEB_SOURCES, 'main.ts'), join(WEB_SOURCES, 'worker.ts')],
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: 'linked',
     outdir: out, entryNames: '[name]-[hash]', metafile: true, logLevel: 'silent', write: true,
     // onnxruntime-web's build that loads its wasm glue by URL instead of inlining it.
@@ -91,10 +92,13 @@ async function build(out: string, ortVersion: string): Promise<void> {
     define: { ORT_VERSION: JSON.stringify(ortVersion) },
   });
   const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path));
-  const script = outputs.find((name) => name.endsWith('.js'));
-  const style = outputs.find((name) => name.endsWith('.css'));
-  if (script === undefined || style === undefined) throw new Error(`esbuild made no script or no stylesheet (${outputs.join(', ')})`);
-  const html = (await readFile(join(WEB_SOURCES, 'index.html'), 'utf8')).replace('%SCRIPT%', `/assets/${script}`).replace('%STYLE%', `/assets/${style}`);
+  const find = (pattern: RegExp) => outputs.find((name) => pattern.test(name));
+  const script = find(/^main-\w+\.js$/);
+  const worker = find(/^worker-\w+\.js$/);
+  const style = find(/^main-\w+\.css$/);
+  if (script === undefined || worker === undefined || style === undefined) throw new Error(`esbuild made no page script, worker or stylesheet (${outputs.join(', ')})`);
+  const html = (await readFile(join(WEB_SOURCES, 'index.html'), 'utf8'))
+    .replace('%SCRIPT%', `/assets/${script}`).replace('%WORKER%', `/assets/${worker}`).replace('%STYLE%', `/assets/${style}`);
   await writeFile(join(out, 'index.html'), html);
   const files: Manifest['files'] = {};
   for (const name of [...outputs, 'index.html']) {

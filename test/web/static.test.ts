@@ -57,8 +57,10 @@ test('the page names its bundle; every file comes with its type, an ETag, cache 
     const again = await fetch(`${server.url}${path}`, { headers: { 'If-None-Match': etag } });
     assert.equal(again.status, 304);
   }
-  // The bundle loads onnxruntime's wasm from this server, never from a CDN.
-  const code = await (await fetch(`${server.url}${script}`)).text();
+  // The inference worker loads onnxruntime's wasm from this server, never from a CDN.
+  const worker = /<meta name="pastiche-worker" content="(\/assets\/worker-[A-Z0-9]+\.js)"/.exec(html)?.[1];
+  assert.ok(worker !== undefined, html);
+  const code = await (await fetch(`${server.url}${worker}`)).text();
   const ort = onnxruntimeWebDist();
   assert.ok(code.includes(`/ort/`) && code.includes(ort.version), 'the wasm path is the server\'s');
   assert.equal((await fetch(`${server.url}/index.html`)).status, 200);

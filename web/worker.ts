@@ -1,0 +1,102 @@
+/**
+ * The inference worker: onnxruntime-web runs here, off the page's main thread, so a slow frame or
+ * a large photo never freezes the page's controls. The only file that imports onnxruntime-web.
+ * Its wasm files come from this server (/ort/<version>/, never a CDN); threads when the page is
+ * cross-origin isolated. Messages: see {@link Request}; buffers travel as transferables both ways.
+ */
+import * as ort from 'onnxruntime-web';
+
+declare const ORT_VERSION: string; // defined by the server's bundler
+
+/** What the page asks; every request carries an `id` its reply repeats. */
+export type Request =
+  | { readonly type: 'probe'; readonly id: number; readonly threads: number }
+  | { readonly type: 'create'; readonly id: number; readonly model: Uint8Array; readonly backend: 'wasm' | 'webgpu' }
+  | { readonly type: 'run'; readonly id: number; readonly session: number; readonly input: Float32Array; readonly output: Float32Array; readonly width: number; readonly height: number }
+  | { readonly type: 'release'; readonly id: number; readonly session: number };
+
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly webgpu?: boolean; readonly threads?: number; readonly session?: number; readonly input?: Float32Array; readonly output?: Float32Array }
+  | { readonly id: number; readonly ok: false; readonly error: string; readonly input?: Float32Array; readonly output?: Float32Array };
+
+interface Scope {
+  postMessage(message: Reply, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent<Request>) => void) | null;
+  readonly location: Location;
+  readonly navigator: Navigator & { gpu?: { requestAdapter(): Promise<unknown | null> } };
+}
+const scope = self as unknown as Scope;
+
+const sessions = new Map<number, { session: ort.InferenceSession; input: string; output: string }>();
+let nextSession = 1;
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+async function hasWebGpu(): Promise<boolean> {
+  try {
+    return scope.navigator.gpu !== undefined && (await scope.navigator.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function handle(request: Request): Promise<[Reply, Transferable[]]> {
+  switch (request.type) {
+    case 'probe': {
+      ort.env.wasm.wasmPaths = `${scope.location.origin}/ort/${ORT_VERSION}/`;
+      ort.env.wasm.numThreads = request.threads;
+      ort.env.logLevel = 'error';
+      return [{ id: request.id, ok: true, webgpu: await hasWebGpu(), threads: request.threads }, []];
+    }
+    case 'create': {
+      const name = request.backend === 'wasm' ? 'WASM' : 'WebGPU';
+      if (request.backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU backend: this browser offers no WebGPU adapter');
+      let session: ort.InferenceSession;
+      try {
+        // One provider only: onnxruntime would otherwise fall back to WASM without saying so.
+        session = await ort.InferenceSession.create(request.model, { executionProviders: [request.backend], graphOptimizationLevel: 'all' });
+      } catch (error) {
+        throw new Error(`${name} backend could not load the model: ${messageOf(error)}`);
+      }
+      const id = nextSession++;
+      sessions.set(id, { session, input: session.inputNames[0], output: session.outputNames[0] });
+      return [{ id: request.id, ok: true, session: id }, []];
+    }
+    case 'run': {
+      const { input, output, width, height } = request;
+      const entry = sessions.get(request.session);
+      if (entry === undefined) throw new Error('the session was released');
+      const tensor = new ort.Tensor('float32', input, [1, 3, height, width]);
+      const results = await entry.session.run({ [entry.input]: tensor });
+      try {
+        const dims = results[entry.output].dims;
+        if (dims.length !== 4 || dims[1] !== 3 || dims[2] !== height || dims[3] !== width) {
+          throw new Error(`expected an output of [1, 3, ${height}, ${width}] but the model produced [${dims.join(', ')}]`);
+        }
+        output.set(results[entry.output].data as Float32Array);
+      } finally {
+        // Disposed at once (GPU buffers included), so nothing piles up frame after frame.
+        for (const value of Object.values(results)) value.dispose();
+      }
+      return [{ id: request.id, ok: true, input, output }, [input.buffer, output.buffer]];
+    }
+    case 'release': {
+      const entry = sessions.get(request.session);
+      sessions.delete(request.session);
+      await entry?.session.release();
+      return [{ id: request.id, ok: true }, []];
+    }
+  }
+}
+
+scope.onmessage = (event) => {
+  const request = event.data;
+  handle(request).then(
+    ([reply, transfer]) => scope.postMessage(reply, transfer),
+    (error: unknown) => {
+      // A failed run still hands its buffers back, so the page can go on (or show the error).
+      const buffers = request.type === 'run' ? { input: request.input, output: request.output } : {};
+      scope.postMessage({ id: request.id, ok: false, error: messageOf(error), ...buffers }, request.type === 'run' ? [request.input.buffer, request.output.buffer] : []);
+    },
+  );
+};
