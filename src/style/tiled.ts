@@ -1,27 +1,41 @@
 /**
  * Tiled inference for images too large to run whole. Tiles overlap and are blended with feathered
- * weights; when the network normalises (instance norm), every tile is normalised with the
- * statistics of the whole image, gathered over the tiles norm by norm, so the result matches an
- * untiled run instead of drifting in colour from tile to tile.
+ * weights; when the network normalises (instance norm), every tile is normalised with statistics
+ * of the whole image rather than its own, so tiles do not drift in colour from one another. Those
+ * statistics come either from one pass over a downscaled copy of the image (fast: one extra run at
+ * ~1 MP), or exactly, gathered over the tiles norm by norm (one tiled pass per norm: 16 for the
+ * lengstrom networks).
  */
 import { clampToPixelRange } from '../image/pixels.js';
 import { withModel, type Model } from '../runtime/index.js';
 import { cropImage, reflectPadTo } from '../image/pad.js';
+import { fitLongerSide, resizeImage } from '../image/resize.js';
 import { planTiles, TileBlender } from '../image/tiles.js';
 import type { Rect, RgbImage } from '../image/types.js';
 import { throwIfAborted } from '../util/errors.js';
-import { withExternalNormStats, type NormStatsModel } from '../weights/norm-stats.js';
+import { withExternalNormStats, withNormStatsOutputs, type NormStatsModel } from '../weights/norm-stats.js';
+import { checkFiniteOutput } from '../weights/model-door.js';
 import type { StyleModel } from './model.js';
 
 // Sessions for the statistics passes are made per pass and released (withModel): each holds an
 // arena sized for its largest tile, and seventeen alive at once would hold gigabytes.
 const rewrites = new WeakMap<StyleModel, NormStatsModel | null>();
 
+const statsModels = new WeakMap<StyleModel, Uint8Array>();
+
 /** The model rewritten for external statistics (null without instance norms), made once per model. */
 function rewriteFor(style: StyleModel): NormStatsModel | null {
   if (!rewrites.has(style)) rewrites.set(style, withExternalNormStats(style.bytes, style.label));
   return rewrites.get(style)!;
 }
+
+/** The model reporting the statistics its norms use, made once per model (only for models with norms). */
+function statsModelFor(style: StyleModel): Uint8Array {
+  if (!statsModels.has(style)) statsModels.set(style, withNormStatsOutputs(style.bytes, style.label)!);
+  return statsModels.get(style)!;
+}
+
+type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 
 /** Splits [0, length) among tiles: each owns up to the middle of its overlaps. */
 function ownedSpans(starts: readonly [number, number][], length: number): [number, number][] {
@@ -95,18 +109,82 @@ class Moments {
   }
 }
 
+/**
+ * Where each instance norm's statistics come from: 'exact' gathers them over the tiles (one tiled
+ * pass per norm), `{ side }` takes them from one run over the image downscaled so its longer side
+ * is at most `side` (the image itself when it is no larger: then they are exact too).
+ */
+export type TiledStatistics = 'exact' | { readonly side: number };
+
 export interface TiledOptions {
   readonly tile: number;
   readonly overlap: number;
+  readonly statistics: TiledStatistics;
   readonly signal?: AbortSignal;
   readonly onTile?: (done: number, total: number) => void;
 }
 
 /** One tile through a model: reflection-padded to a multiple of 4, cropped back afterwards. */
-async function runTile(model: Model, style: StyleModel, tile: RgbImage, extra: Record<string, { data: Float32Array; dims: number[] }>, fetch: string) {
+async function runTile(model: Model, style: StyleModel, tile: RgbImage, extra: Feeds, fetch: string) {
   const { image: padded, crop } = reflectPadTo(tile, 4);
   const out = await model.run({ ...extra, [style.input]: { data: padded.data, dims: [1, 3, padded.height, padded.width] } }, [fetch]);
   return { result: out[fetch], padded, crop };
+}
+
+/**
+ * Each norm's statistics from one run over `image` shrunk to a longer side of at most `side`.
+ * Downscaling takes the finest detail out of the early activations, so their variances come out a
+ * little low; bench/large-photo.ts measures what that costs against the exact statistics.
+ */
+async function downscaledStats(style: StyleModel, image: RgbImage, side: number): Promise<Feeds> {
+  const longer = Math.max(image.width, image.height);
+  const size = longer <= side ? image : fitLongerSide(image.width, image.height, side);
+  const small = await resizeImage(image, size.width, size.height);
+  const { image: padded } = reflectPadTo(small, 4);
+  const models = rewriteFor(style)!;
+  const names = models.norms.flatMap((norm) => [norm.meanInput, norm.varianceInput]);
+  return withModel(statsModelFor(style), style.runtime, `${style.label} (statistics)`, async (model) => {
+    const out = await model.run({ [style.input]: { data: padded.data, dims: [1, 3, padded.height, padded.width] } }, names);
+    const feeds: Feeds = {};
+    for (const name of names) feeds[name] = { data: out[name].data, dims: [1, out[name].data.length, 1, 1] };
+    return feeds;
+  });
+}
+
+/**
+ * Each norm's exact whole-image statistics, gathered over the tiles' owned regions: one tiled pass
+ * per norm, each through the part of the model that computes that norm's input.
+ */
+async function tiledStats(
+  style: StyleModel, models: NormStatsModel, image: RgbImage, rects: readonly Rect[], owned: readonly Rect[],
+  signal: AbortSignal | undefined, tick: () => void,
+): Promise<Feeds> {
+  const stats: Feeds = {};
+  for (const [k, norm] of models.norms.entries()) {
+    const { mean, variance } = await withModel(models.prefix(k), style.runtime, `${style.label} (statistics ${k + 1})`, async (prefix) => {
+      const moments = new Moments();
+      for (const [t, rect] of rects.entries()) {
+        throwIfAborted(signal);
+        const { result, padded, crop } = await runTile(prefix, style, cropImage(image, rect), stats, norm.inputOutput);
+        // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile). An
+        // activation whose pixel phases are stacked along H (see graph/peephole.ts) repeats the
+        // region once per phase block.
+        const [, , h, w] = result.dims;
+        const scaleX = padded.width / w;
+        const blocks = Math.max(1, Math.round((h * scaleX) / padded.height));
+        const scaleY = padded.height / (h / blocks);
+        const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
+        const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
+        const own = owned[t];
+        moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height), blocks);
+        tick();
+      }
+      return moments.result();
+    });
+    stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
+    stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
+  }
+  return stats;
 }
 
 /**
@@ -127,39 +205,22 @@ export async function stylizeTiled(
   const feather = Math.min(BLEND_BAND, options.overlap);
   const blender = new TileBlender(image.width, image.height, { feather });
   const models = rewriteFor(style);
-  const passes = (models?.norms.length ?? 0) + 1;
-  const total = rects.length * passes;
+  const statsRuns = models === null ? 0 : options.statistics === 'exact' ? models.norms.length * rects.length : 1;
+  const total = statsRuns + rects.length;
   let done = 0;
   const tick = (): void => {
     done++;
     options.onTile?.(done, total);
   };
 
-  const stats: Record<string, { data: Float32Array; dims: number[] }> = {};
-  if (models) {
-    for (const [k, norm] of models.norms.entries()) {
-      const { mean, variance } = await withModel(models.prefix(k), style.runtime, `${style.label} (statistics ${k + 1})`, async (prefix) => {
-        const moments = new Moments();
-        for (const [t, rect] of rects.entries()) {
-          throwIfAborted(options.signal);
-          const { result, padded, crop } = await runTile(prefix, style, cropImage(image, rect), stats, norm.inputOutput);
-          // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile). An
-          // activation whose pixel phases are stacked along H (see graph/peephole.ts) repeats the
-          // region once per phase block.
-          const [, , h, w] = result.dims;
-          const scaleX = padded.width / w;
-          const blocks = Math.max(1, Math.round((h * scaleX) / padded.height));
-          const scaleY = padded.height / (h / blocks);
-          const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
-          const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
-          const own = owned[t];
-          moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height), blocks);
-          tick();
-        }
-        return moments.result();
-      });
-      stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
-      stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
+  let stats: Feeds = {};
+  if (models !== null) {
+    throwIfAborted(options.signal);
+    if (options.statistics === 'exact') {
+      stats = await tiledStats(style, models, image, rects, owned, options.signal, tick);
+    } else {
+      stats = await downscaledStats(style, image, options.statistics.side);
+      tick();
     }
   }
 
@@ -177,6 +238,7 @@ export async function stylizeTiled(
   } else {
     await withModel(models.bytes, style.runtime, `${style.label} (tiled)`, (full) => render(async (tile) => {
       const { result, padded, crop } = await runTile(full, style, tile, stats, style.output);
+      checkFiniteOutput(style.label, result.data, ' in a tile');
       return cropImage({ data: clampToPixelRange(result.data), width: padded.width, height: padded.height }, crop);
     }));
   }

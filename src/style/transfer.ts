@@ -36,6 +36,11 @@ export const AUTO_TILE_PIXELS = 4_000_000;
 export const AUTO_TILE_SIDE = 1024;
 export const DEFAULT_TILE_OVERLAP = 128;
 /**
+ * Longer side of the downscaled copy a tiled image's instance-norm statistics are measured on
+ * (unless `exactStats`): see bench/large-photo.ts for the time and PSNR against exact statistics.
+ */
+export const DEFAULT_STATS_SIZE = 1024;
+/**
  * Reflected border added around the image before the network and cropped after: the networks'
  * zero padding paints a frame along the image edges, and the margin moves it out of view. The frame
  * is as wide as the network learnt to make it, not the same on every side: la_muse's reaches ~45 px
@@ -54,6 +59,14 @@ export interface StylizeOptions {
   readonly margin?: number;
   /** Overlap between tiles in pixels (default 128): context each tile sees past its seams. */
   readonly tileOverlap?: number;
+  /**
+   * Tiled images only: normalise every tile with the exact whole-image statistics, gathered over
+   * the tiles one instance norm at a time (one tiled pass per norm, ~10x slower). Default false:
+   * the statistics come from one run over a copy downscaled to `statsSize`.
+   */
+  readonly exactStats?: boolean;
+  /** Tiled images only: longer side of the copy the statistics are measured on (default 1024). */
+  readonly statsSize?: number;
   /** 0..1: blend of content (0) and stylised output (1); default 1. */
   readonly strength?: number;
   /** Keep the content's colours: 'luminance' (style on Y only) or 'histogram' (match per channel). */
@@ -69,7 +82,7 @@ export interface StylizeOptions {
    */
   readonly maxMemory?: number;
   readonly signal?: AbortSignal;
-  /** Called after each tile run of a tiled image (one pass per instance norm, then the output). */
+  /** Called after each network run of a tiled image: the statistics run(s), then each output tile. */
   readonly onTile?: (done: number, total: number) => void;
 }
 
@@ -86,6 +99,10 @@ export function checkStylizeOptions(options: StylizeOptions): void {
   if (options.tile !== undefined && options.tile !== 'auto') checkTile('tile', options.tile);
   if (options.tileOverlap !== undefined) expectInteger('tileOverlap', options.tileOverlap, 0, 4096);
   if (options.margin !== undefined) expectInteger('margin', options.margin, 0, 1024);
+  if (options.exactStats !== undefined && typeof options.exactStats !== 'boolean') {
+    throw new TypeError(`Expected a boolean for exactStats but received ${String(options.exactStats)}`);
+  }
+  if (options.statsSize !== undefined) expectInteger('statsSize', options.statsSize, 64, 65536);
   if (options.strength !== undefined) expectNumber('strength', options.strength, 0, 1);
   if (options.preserveColors !== undefined) expectOneOf('preserveColors', options.preserveColors, COLOR_MODES);
   if (options.temporal !== undefined) expectNumber('temporal', options.temporal, 0, 1);
@@ -172,7 +189,8 @@ async function stylizeTiledOrWhole(style: StyleModel, image: RgbImage, options: 
   const tile = tileSizeFor(image, options);
   if (tile === null) return runNetwork(style, image);
   const overlap = Math.min(options.tileOverlap ?? DEFAULT_TILE_OVERLAP, Math.floor(tile / 2));
-  return stylizeTiled(style, image, { tile, overlap, signal: options.signal, onTile: options.onTile }, (t) => runNetwork(style, t));
+  const statistics = options.exactStats ? 'exact' : { side: options.statsSize ?? DEFAULT_STATS_SIZE };
+  return stylizeTiled(style, image, { tile, overlap, statistics, signal: options.signal, onTile: options.onTile }, (t) => runNetwork(style, t));
 }
 
 /**

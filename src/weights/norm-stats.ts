@@ -4,7 +4,8 @@
  * colours (31.8/255 mean error at 256 px tiles on a 600x450 photo). This rewrite turns each
  * InstanceNormalization of any ONNX style model into arithmetic on statistics fed from outside,
  * and exposes each norm's input as an extra output, so the caller can accumulate the exact
- * whole-image statistics over tiles, one norm after another.
+ * whole-image statistics over tiles, one norm after another. A second rewrite keeps the norms and
+ * reports the statistics each one used, so one pass over a (downscaled) image yields them all.
  */
 import onnxProto, { type onnx } from 'onnx-proto';
 import { decodeOnnx, encodeOnnx } from './onnx-file.js';
@@ -122,4 +123,40 @@ export function withExternalNormStats(bytes: Uint8Array, label: string): NormSta
     graph.output = [...(graph.output ?? []), tensorInfo(site.inputOutput, [null, c, null, null])];
   }
   return { bytes: encodeOnnx(model), norms, prefix: (k) => pruneTo(model, norms[k].inputOutput) };
+}
+
+/**
+ * The model unchanged, plus two outputs per InstanceNormalization: the mean and (biased) variance
+ * it normalised with, [1, C, 1, 1], named as the {@link NormSite} inputs of
+ * {@link withExternalNormStats}, so one run's outputs feed the rewritten model directly. Null when
+ * the model has no instance norm. GlobalAveragePool does the reductions in every opset (ReduceMean
+ * moved its axes from an attribute to an input at opset 18), and in the graph, so the activations
+ * themselves never cross into JavaScript. Batch 1: a batch would average over its images.
+ */
+export function withNormStatsOutputs(bytes: Uint8Array, label: string): Uint8Array | null {
+  const model = decodeOnnx(bytes, label);
+  const graph = model.graph!;
+  const nodes: onnx.INodeProto[] = [];
+  const outputs: onnx.IValueInfoProto[] = [];
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  for (const node of graph.node ?? []) {
+    nodes.push(node);
+    if (node.opType !== 'InstanceNormalization' || (node.domain ?? '') !== '') continue;
+    const k = outputs.length / 2;
+    const p = `pastiche_norm${k}`;
+    const [x, scale] = node.input!;
+    const op = (opType: string, input: string[], output: string): void => {
+      nodes.push({ opType, input, output: [output], name: `${p}_stats_${opType}_${output}` });
+    };
+    op('GlobalAveragePool', [x], `${p}_mean`);
+    op('Sub', [x, `${p}_mean`], `${p}_deviation`);
+    op('Mul', [`${p}_deviation`, `${p}_deviation`], `${p}_squared`);
+    op('GlobalAveragePool', [`${p}_squared`], `${p}_var`);
+    const c = Number(initializers.get(scale)?.dims?.[0] ?? 0) || null;
+    outputs.push(tensorInfo(`${p}_mean`, [1, c, 1, 1]), tensorInfo(`${p}_var`, [1, c, 1, 1]));
+  }
+  if (outputs.length === 0) return null;
+  graph.node = nodes;
+  graph.output = [...(graph.output ?? []), ...outputs];
+  return encodeOnnx(model);
 }

@@ -1,5 +1,6 @@
 /** Tiny ONNX style models built with pastiche's graph builder, for tests that need no trained weights. */
 import { Graph, F, toOnnxBytes } from '../../src/graph/index.js';
+import { buildTransformer, initTransformerParams, resolveArchitecture, type ArchitectureName } from '../../src/nets/transformer.js';
 
 /** The per-pixel map the {@link zooLikeModel} computes: out = clip(SCALE · x + SHIFT, 0, 255). */
 export const ZOO_SCALE = 0.5;
@@ -27,4 +28,14 @@ export function rank2Model(): Uint8Array {
   const g = new Graph();
   g.output(F.relu(g.input('features', [1, 10])), 'out');
   return toOnnxBytes(g);
+}
+
+/**
+ * A small seeded transformer network of a named architecture (random weights, instance norms
+ * included), as ONNX bytes carrying its architecture in the metadata as the store writes it.
+ */
+export function tinyTransformerModel(arch: ArchitectureName, options: { widths?: [number, number, number]; blocks?: number; seed?: number } = {}): Uint8Array {
+  const { config } = resolveArchitecture(arch, { widths: options.widths ?? [8, 8, 16], residualBlocks: options.blocks ?? 2 });
+  const { graph } = buildTransformer(config, initTransformerParams(config, options.seed ?? 3));
+  return toOnnxBytes(graph, { metadata: { 'pastiche.architecture': arch } });
 }
