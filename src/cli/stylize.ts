@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { basename, dirname, extname, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { openStyleModel } from '../style/model.js';
-import { COLOR_MODES, checkTile, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
+import { realtimeModelName } from '../style/realtime.js';
+import { COLOR_MODES, DEFAULT_STATS_SIZE, checkTile, stylizeFile, stylizeFolder, stylizeVideo, type StylizeOptions } from '../style/transfer.js';
 import { WRITABLE_IMAGE_EXTENSIONS } from '../image/codec.js';
 import { DEFAULT_MAX_MEMORY } from '../image/budget.js';
 import { modelTag, placeOutput, resolveImageOutput } from '../image/output.js';
@@ -22,6 +23,9 @@ interface StylizeFlags {
   size?: string;
   tile?: string;
   tileOverlap?: string;
+  exactStats?: boolean;
+  statsSize?: string;
+  realtime?: boolean;
   margin?: string;
   strength?: string;
   preserveColors?: (typeof COLOR_MODES)[number];
@@ -56,6 +60,8 @@ function stylizeOptions(flags: StylizeFlags): StylizeOptions {
     size: flags.size === undefined ? undefined : parseInteger('--size', flags.size, 8, 65536),
     tile: flags.tile === undefined || flags.tile === 'auto' ? 'auto' : checkTile('--tile', parseInteger('--tile', flags.tile, 0, 65536)),
     tileOverlap: flags.tileOverlap === undefined ? undefined : parseInteger('--tile-overlap', flags.tileOverlap, 0, 4096),
+    exactStats: flags.exactStats,
+    statsSize: flags.statsSize === undefined ? undefined : parseInteger('--stats-size', flags.statsSize, 64, 65536),
     margin: flags.margin === undefined ? undefined : parseInteger('--margin', flags.margin, 0, 1024),
     strength: flags.strength === undefined ? undefined : parseNumber('--strength', flags.strength, 0, 1),
     preserveColors: flags.preserveColors,
@@ -71,7 +77,9 @@ function interruptedFolder(error: AbortError, output: string): AbortError {
   return new AbortError(`interrupted; ${n} finished image${n === 1 ? '' : 's'} kept in ${output}, the rest not written`, error.kept);
 }
 
-async function run(input: string, flags: StylizeFlags): Promise<void> {
+async function run(input: string, given: StylizeFlags): Promise<void> {
+  // --realtime swaps the style for its real-time network before anything is named after the model.
+  const flags = given.realtime ? { ...given, model: await realtimeModelName(given.model) } : given;
   const info = await stat(input).catch(() => null);
   if (!info) throw new FileError(input, 'no such file or directory');
   const kind = info.isDirectory() ? 'folder' : VIDEO_EXTENSIONS.includes(extname(input).toLowerCase()) ? 'video' : 'image';
@@ -134,6 +142,7 @@ export function stylizeCommand(): Command {
     .description('Repaint an image, every image in a folder, or a video with a trained style model (one network pass per image or frame)')
     .argument('<input>', "an image (JPEG, PNG, WebP, AVIF, TIFF, GIF), a folder of images (recursive; links inside are not followed), or a video (mp4, mov, mkv, webm, avi)")
     .requiredOption('-m, --model <model>', 'a model store name (see `pastiche models list`), an .onnx file, or a checkpoint folder')
+    .option('--realtime', "use the style's real-time network: the store model <model>-rt, or <model> itself when it is one (default: off, the model as named)", false)
     .option('-o, --output <path>', 'output file, or a folder to write <input>-<model>.<ext> into (default: beside the input, named <input>-<model>; a GIF gives a PNG)')
     .option('--size <pixels>', 'resize so the longer side has this many pixels, while decoding (default: keep the size)')
     .option('--max-memory <GiB>', `memory budget for one image, checked from its header before decoding (default: ${DEFAULT_MAX_MEMORY / GiB})`)
@@ -142,6 +151,8 @@ export function stylizeCommand(): Command {
     .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 48)')
     .option('--tile <pixels|auto>', 'run large images in overlapping tiles of this size; 0 never tiles (default: auto, above ~4 MP)')
     .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 128)')
+    .option('--stats-size <pixels>', `tiled images: measure the instance-norm statistics on a copy with this longer side, one extra network run of about its size (default: ${DEFAULT_STATS_SIZE})`)
+    .option('--exact-stats', 'tiled images: exact whole-image statistics, gathered over the tiles one norm at a time: a pass over every tile per norm, ~10x the time (4000x3000 with a lengstrom network: minutes instead of seconds) (default: off)', false)
     .option('--format <ext>', 'for folders: write every image in this format (png, jpg, webp, avif, tiff) (default: keep each extension; GIF becomes png)')
     .option('--crf <0..51>', 'for videos: H.264 quality, lower is better (default: 18)')
     .option('--temporal <0..1>', 'for videos: against flicker, keep this much of the previous output frame where the input frame is unchanged (motion and cuts take the new one) (default: 0, off)')
