@@ -7,7 +7,7 @@
  * --style PATH, --photos a,b, --size N)
  * temporal: warping error of a per-frame model and its stabilised version (bench/temporal.ts: --temporal-models A=B)
  */
-import { benchTransformer } from './transformer.js';
+import { benchInference } from './inference.js';
 import { benchVideo } from './video.js';
 import { benchMemory } from './memory.js';
 import { benchGatys } from './gatys.js';
@@ -27,7 +27,7 @@ if (!data) {
   process.exit(1);
 }
 console.log(`# pastiche benchmarks\n\n${machine()}\n${new Date().toISOString()}`);
-if (only.includes('inference')) await benchTransformer(data, threads);
+if (only.includes('inference')) await benchInference(data, threads);
 if (only.includes('video')) await benchVideo(data, threads);
 if (only.includes('memory')) await benchMemory(data);
 if (only.includes('gatys')) await benchGatys(data, threads);

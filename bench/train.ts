@@ -76,7 +76,7 @@ function gramFlops(batch: number, size: number): number {
 }
 
 /** A python3 that imports torch, installing Debian's python3-torch when there is none; or why not. */
-function torchPython(): { python: string; version: string } | { skip: string } {
+export function torchPython(): { python: string; version: string } | { skip: string } {
   const probe = (python: string): string | null => {
     try {
       return execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
