@@ -21,7 +21,8 @@
  *   the same `margin`). Rejects when the live view is not running.
  *
  * Further URL parameters: `margin=<px>` (default {@link DEFAULT_LIVE_MARGIN}), `strength=0..1`,
- * `colors=luminance`.
+ * `colors=luminance`, `size=<w>x<h>` up to 1920x1920 besides the menu's two, and
+ * `photoMaxPixels=<n>`: photos above n pixels are stylised by the server (default 2.5 MP).
  */
 import type { Backend } from './runtime.js';
 

@@ -43,6 +43,9 @@ colors.checked = params.get('colors') === 'luminance';
 const marginParam = Number(params.get('margin'));
 const margin = params.has('margin') && Number.isInteger(marginParam) && marginParam >= 0 && marginParam <= 256 ? marginParam : DEFAULT_LIVE_MARGIN;
 
+const photoMaxParam = Number(params.get('photoMaxPixels'));
+const photoMaxPixels = params.has('photoMaxPixels') && Number.isInteger(photoMaxParam) && photoMaxParam >= 0 ? photoMaxParam : undefined;
+
 const outputOptions = () => ({ strength: Number(strength.value), preserveColors: colors.checked });
 
 function say(element: HTMLElement, line: string, error = false): void {
@@ -98,7 +101,7 @@ async function stylizePhoto(file: File): Promise<void> {
   lastPhoto = file;
   const model = gallery.model;
   if (model === null) return say(photoStatus, 'choose a model first (the store is empty)', true);
-  await photo.stylize(file, { model, backend: await photoBackend(), options: outputOptions() });
+  await photo.stylize(file, { model, backend: await photoBackend(), options: outputOptions(), maxPixels: photoMaxPixels });
 }
 
 const dropZone = $('drop-zone');

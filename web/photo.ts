@@ -19,6 +19,8 @@ export interface PhotoSettings {
   readonly model: string;
   readonly backend: Backend;
   readonly options: OutputOptions;
+  /** Photos above this many pixels go to the server (default {@link BROWSER_MAX_PIXELS}). */
+  readonly maxPixels?: number;
 }
 
 export class PhotoPanel {
@@ -48,7 +50,8 @@ export class PhotoPanel {
         throw new Error(`${file.name ?? 'the file'} is not an image this browser can decode`);
       });
       const { width, height } = bitmap;
-      if (width * height > BROWSER_MAX_PIXELS) {
+      const onServer = width * height > (settings.maxPixels ?? BROWSER_MAX_PIXELS);
+      if (onServer) {
         bitmap.close();
         this.onStatus(`${width}x${height} is large: stylising on the server…`);
         await this.onServer(file, settings, name);
@@ -57,7 +60,8 @@ export class PhotoPanel {
         await this.inBrowser(bitmap, settings);
         this.result = { name };
       }
-      this.onStatus(`${width}x${height} stylised with ${settings.model} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      const where = onServer ? 'on the server' : `in the browser (${settings.backend})`;
+      this.onStatus(`${width}x${height} stylised with ${settings.model} ${where} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       this.onResult(true);
     } catch (error) {
       this.onStatus(messageOf(error), true);
