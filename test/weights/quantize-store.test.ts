@@ -152,3 +152,23 @@ test('CLI: models quantize round-trips through the store (list marks int8, styli
   assert.equal(photos.code, 2, show(photos));
   assert.match(photos.stderr, /Expected an integer .*--photos/);
 });
+
+test('the synthetic calibration photos: seeded, image i the same whatever the count, 0..255, photo-like spread', () => {
+  const [a, b] = [syntheticPhotos(3, 64, 48, 5), syntheticPhotos(2, 64, 48, 5)];
+  assert.deepEqual(a[1].data, b[1].data);
+  assert.notDeepEqual(a[0].data, a[1].data);
+  assert.notDeepEqual(syntheticPhotos(1, 64, 48, 6)[0].data, a[0].data);
+  for (const { data, width, height } of a) {
+    assert.equal(data.length, 3 * width * height);
+    let [min, max, sum, sq] = [Infinity, -Infinity, 0, 0];
+    for (const v of data) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+      sum += v;
+      sq += v * v;
+    }
+    const std = Math.sqrt(sq / data.length - (sum / data.length) ** 2);
+    assert.ok(min >= 0 && max <= 255, `${min}..${max}`);
+    assert.ok(std > 20, `standard deviation ${std.toFixed(1)}: not a flat image`);
+  }
+});
