@@ -15,6 +15,7 @@ import { benchTrain } from './train.js';
 import { benchQuality } from './quality.js';
 import { benchTemporal } from './temporal.js';
 import { benchLive } from './live.js';
+import { benchLargePhoto } from './large-photo.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
@@ -35,3 +36,5 @@ if (only.includes('train')) await benchTrain(data, threads, { torchVgg16: args.i
 if (only.includes('quality')) await benchQuality(data, threads, args);
 if (only.includes('temporal')) await benchTemporal(data, threads, args);
 if (only.includes('live')) await benchLive(data);
+// Opt-in (--only large): 12 MP photos, exact tiled statistics against the fast path (bench/large-photo.ts).
+if (only.includes('large')) await benchLargePhoto(data, threads, args);
