@@ -22,7 +22,7 @@ import { toInterleaved, toRgbImage } from '../../src/image/pixels.js';
 import { countFrames, probeVideo } from '../../src/video/ffmpeg.js';
 import { decodeFrames } from '../../src/video/decode.js';
 import { clearModelCache } from '../../src/runtime/index.js';
-import { program } from '../../src/cli/main.js';
+import { main, program } from '../../src/cli/main.js';
 import type { Command } from 'commander';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { projectRoot } from '../helpers/data.js';
@@ -222,6 +222,27 @@ test('Ctrl-C and SIGTERM stop live cleanly: the file is finished and playable, e
   }
 });
 
+/** Runs main() here with `vars` set in the environment, and what it wrote to stderr. */
+async function mainInProcess(args: readonly string[], vars: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const write = process.stderr.write;
+  let stderr = '';
+  Object.assign(process.env, vars);
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { code: await main(['node', 'pastiche', ...args]), stderr };
+  } finally {
+    process.stderr.write = write;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** Serves `body` at /clip.ts over HTTP (404 elsewhere) while `run` runs. */
 async function withHttp<T>(body: Uint8Array, run: (base: string) => Promise<T>): Promise<T> {
   const server = createHttpServer((req, res) => {
@@ -260,11 +281,13 @@ test('bad input gets one clear line and a non-zero exit, and writes nothing', as
       s.close(() => resolve(port));
     });
   });
-  // Usage errors of the source and output spellings are covered in test/video/live.test.ts; these
-  // run the CLI, four at a time (each is mostly Node's start-up).
+  // Usage errors of the source and output spellings are covered in test/video/live.test.ts. One case
+  // runs the real binary; the others run main() in this process (each spawn costs seconds of start-up).
+  const spawned = await runCli(['live', '/dev/video9', '-m', model, '-o', out], { env });
+  assert.equal(spawned.code, 1, show(spawned));
+  assert.match(spawned.errorLines.at(-1) ?? '', /^pastiche: \/dev\/video9: no such device/);
   const cases: { args: string[]; env?: Record<string, string>; code: number; message: RegExp }[] = [
     { args: ['--format', 'lavfi', STILL, '-m', 'no-such-style', '-o', out], code: 1, message: /^pastiche: No model named 'no-such-style' in the store/ },
-    { args: ['/dev/video9', '-m', model, '-o', out], code: 1, message: /^pastiche: \/dev\/video9: no such device/ },
     { args: [`http://127.0.0.1:${closedPort}/live.ts`, '-m', model, '-o', out], code: 1, message: /^pastiche: cannot open http:\/\/127\.0\.0\.1:\d+\/live\.ts \(.*Connection refused\)$/ },
     { args: ['--format', 'lavfi', STILL, '-m', model, '-o', out], env: { FFMPEG_PATH: '/nonexistent/ffmpeg' }, code: 1, message: /^pastiche: ffmpeg not runnable at \/nonexistent\/ffmpeg: no such file \(ENOENT\)/ },
     { args: ['--format', 'lavfi', STILL, '-m', model, '--window'], env: { PATH: '/nonexistent' }, code: 1, message: /^pastiche: ffplay is not installed: the live window needs it/ },
@@ -272,17 +295,13 @@ test('bad input gets one clear line and a non-zero exit, and writes nothing', as
     { args: ['--format', 'lavfi', STILL, '-m', model, '--window', '-o', out], code: 2, message: /Expected either --window or -o, not both/ },
     { args: ['--format', 'lavfi', STILL, '-m', model, '--frames', '0', '-o', out], code: 2, message: /Expected a number of at least 1 for --frames but received 0/ },
   ];
-  for (let i = 0; i < cases.length; i += 4) {
-    const batch = cases.slice(i, i + 4);
-    const results = await Promise.all(batch.map((c) => runCli(['live', ...c.args], { env: { ...env, ...c.env } })));
-    for (const [j, r] of results.entries()) {
-      const c = batch[j]!;
-      assert.equal(r.code, c.code, `${c.args.join(' ')}\n${show(r)}`);
-      assert.match(r.errorLines.at(-1) ?? '', c.message, show(r));
-    }
+  for (const c of cases) {
+    const r = await mainInProcess(['live', ...c.args], { ...env, ...c.env });
+    assert.equal(r.code, c.code, `${c.args.join(' ')}\n${r.stderr}`);
+    assert.match(r.stderr.trim().split('\n').at(-1) ?? '', c.message, r.stderr);
   }
-  const notFound = await withHttp(new Uint8Array(0), (base) => runCli(['live', `${base}/missing.ts`, '-m', model, '-o', out], { env }));
-  assert.equal(notFound.code, 1, show(notFound));
-  assert.match(notFound.errorLines.at(-1) ?? '', /^pastiche: cannot open http:\/\/127\.0\.0\.1:\d+\/missing\.ts \(.*404 Not Found\)$/);
+  const notFound = await withHttp(new Uint8Array(0), (base) => mainInProcess(['live', `${base}/missing.ts`, '-m', model, '-o', out], env));
+  assert.equal(notFound.code, 1, notFound.stderr);
+  assert.match(notFound.stderr.trim(), /^pastiche: cannot open http:\/\/127\.0\.0\.1:\d+\/missing\.ts \(.*404 Not Found\)$/);
   assert.equal(existsSync(dir.path('bad')), false, 'no output folder was made');
 });
