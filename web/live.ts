@@ -7,7 +7,7 @@ import { fetchModel } from './api.js';
 import { Camera } from './camera.js';
 import { hook, type Capture } from './hook.js';
 import { inputBuffer, packFrame, planFrame, unpackOutput, type OutputOptions } from './pixels.js';
-import { hasWebGpu, messageOf, StyleSession, type Backend, type RunBuffers } from './runtime.js';
+import { messageOf, webGpuAdapter, stopBackend, StyleSession, type Backend, type RunBuffers } from './runtime.js';
 
 export interface LiveSettings {
   readonly model: string;
@@ -20,30 +20,23 @@ export interface LiveSettings {
 /** Frames timed per backend when `auto` has both, after a warm-up run. */
 const TIMED_RUNS = 4;
 /**
- * A backend whose first run (shader compilation included) takes longer than this is not waited
- * for: software WebGPU adapters take many seconds per frame, and the camera would sit frozen.
+ * WebGPU gets this long to open the model and run its first frame (shader compilation included)
+ * when `auto` measures: a software adapter takes many seconds per frame, and the camera would wait.
  */
-const WARM_UP_LIMIT_MS = 5000;
+const WEBGPU_TRIAL_LIMIT_MS = 5000;
 
-/**
- * Median ms of a run on `session`, or Infinity when its warm-up passes the limit; `idle` settles
- * when no run of it is left in flight (then it may be released).
- */
-async function timeBackend(session: StyleSession, buffers: RunBuffers, width: number, height: number): Promise<{ ms: number; idle: Promise<unknown> }> {
-  // The warm-up runs on copies: a run left behind keeps its buffers, and the frame's must stay here.
-  const warmUp = session.run({ input: buffers.input.slice(), output: buffers.output.slice() }, width, height);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const finished = await Promise.race([warmUp.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), WARM_UP_LIMIT_MS)))]);
-  clearTimeout(timer);
-  const idle = warmUp.catch(() => undefined);
-  if (!finished) return { ms: Infinity, idle };
+/** Opens `model` on `backend` and returns the median ms of a few runs, on copies of the frame's buffers. */
+async function trial(model: Uint8Array, backend: Backend, buffers: RunBuffers, width: number, height: number): Promise<{ session: StyleSession; ms: number }> {
+  const session = await StyleSession.create(model, backend);
+  const own = { input: buffers.input.slice(), output: buffers.output.slice() };
+  await session.run(own, width, height); // warm-up
   const times: number[] = [];
   for (let i = 0; i < TIMED_RUNS; i++) {
     const start = performance.now();
-    await session.run(buffers, width, height);
+    await session.run(own, width, height);
     times.push(performance.now() - start);
   }
-  return { ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)], idle };
+  return { session, ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)] };
 }
 
 const nextPaint = (): Promise<void> => new Promise((resolve) => requestAnimationFrame(() => resolve()));
@@ -126,28 +119,37 @@ export class LiveView {
       this.onStatus(`backend: ${wanted} (asked for)`);
       return session;
     }
-    if (!(await hasWebGpu())) {
-      this.onStatus('backend: wasm (no WebGPU adapter in this browser)');
+    const adapter = await webGpuAdapter();
+    if (adapter === null || adapter.software) {
+      // A software adapter (SwiftShader, llvmpipe) is many times slower than WASM, and trying it
+      // keeps the CPU busy compiling shaders long after it is given up: not worth a trial.
+      this.onStatus(`backend: wasm (${adapter === null ? 'no WebGPU adapter in this browser' : `the WebGPU adapter is software, ${adapter.name}: not timed`})`);
       return StyleSession.create(model, 'wasm');
     }
     // Both exist: WebGPU is not always faster (software adapters, small networks), so time them.
-    const timed: { session: StyleSession; ms: number; idle: Promise<unknown> }[] = [];
-    const failures: string[] = [];
-    for (const backend of ['wasm', 'webgpu'] as const) {
-      try {
-        const session = await StyleSession.create(model, backend);
-        timed.push({ session, ...(await timeBackend(session, buffers, width, height)) });
-      } catch (error) {
-        failures.push(messageOf(error));
+    // WASM is the fallback and is always waited for; WebGPU only for a while, then stopped.
+    const wasm = await trial(model, 'wasm', buffers, width, height);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tooSlow = new Promise<'too slow'>((resolve) => (timer = setTimeout(() => resolve('too slow'), WEBGPU_TRIAL_LIMIT_MS)));
+    const webgpu = await Promise.race([trial(model, 'webgpu', buffers, width, height), tooSlow]).catch((error: unknown) => messageOf(error));
+    clearTimeout(timer);
+    let note: string;
+    if (webgpu === 'too slow') {
+      stopBackend('webgpu', `WebGPU took over ${WEBGPU_TRIAL_LIMIT_MS / 1000} s for its first frame`);
+      note = `webgpu over ${WEBGPU_TRIAL_LIMIT_MS / 1000} s for its first frame`;
+    } else if (typeof webgpu === 'string') {
+      note = webgpu;
+    } else {
+      note = `webgpu ${webgpu.ms.toFixed(1)} ms`;
+      if (webgpu.ms < wasm.ms) {
+        await wasm.session.release();
+        this.onStatus(`backend: webgpu (measured wasm ${wasm.ms.toFixed(1)} ms, ${note})`);
+        return webgpu.session;
       }
+      await webgpu.session.release();
     }
-    if (timed.length === 0) throw new Error(failures.join('; '));
-    timed.sort((a, b) => a.ms - b.ms);
-    await timed[0].idle;
-    for (const loser of timed.slice(1)) void loser.idle.then(() => loser.session.release()).catch(() => undefined);
-    const times = timed.map((t) => `${t.session.backend} ${Number.isFinite(t.ms) ? `${t.ms.toFixed(1)} ms` : `over ${WARM_UP_LIMIT_MS / 1000} s to start`}`).join(', ');
-    this.onStatus(`backend: ${timed[0].session.backend} (measured ${times}${failures.length ? `; ${failures.join('; ')}` : ''})`);
-    return timed[0].session;
+    this.onStatus(`backend: wasm (measured wasm ${wasm.ms.toFixed(1)} ms, ${note})`);
+    return wasm.session;
   }
 
   private fail(message: string): void {

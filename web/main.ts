@@ -130,7 +130,8 @@ new JobsPanel({
 async function boot(): Promise<void> {
   try {
     const { webgpu, threads } = await probe();
-    $('environment').textContent = `WASM ${threads} thread${threads === 1 ? '' : 's'}${self.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}, WebGPU ${webgpu ? 'available' : 'not available'}`;
+    const gpu = webgpu === null ? 'no WebGPU' : `WebGPU: ${webgpu.name}${webgpu.software ? ' (software)' : ''}`;
+    $('environment').textContent = `WASM ${threads} thread${threads === 1 ? '' : 's'}${self.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}, ${gpu}`;
   } catch (error) {
     $('environment').textContent = messageOf(error);
   }

@@ -1,61 +1,110 @@
 /**
- * The page's side of the inference worker (worker.ts): one worker for the page, style networks
- * opened in it on WebGPU or WASM, frames sent to it and back as transferred buffers (no copies,
- * no allocation per frame).
+ * The page's side of the inference workers (worker.ts): one worker per backend, started on first
+ * use, style networks opened in them, frames sent there and back as transferred buffers (no copies,
+ * no allocation per frame). A backend's worker can be stopped outright, runs in flight and all,
+ * which is how a WebGPU trial that takes too long is abandoned.
  */
-import type { Reply, Request } from './worker.js';
+import type { GpuInfo, Reply, Request } from './worker.js';
+
+export type { GpuInfo };
 
 export type Backend = 'wasm' | 'webgpu';
 
 /** Distributes Omit over a union, so each request keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-let worker: Worker | undefined;
-let nextId = 1;
-const pending = new Map<number, { resolve: (reply: Reply & { ok: true }) => void; reject: (error: Error & { reply?: Reply }) => void }>();
-let probed: Promise<{ webgpu: boolean; threads: number }> | undefined;
+type Waiting = { resolve: (reply: Reply & { ok: true }) => void; reject: (error: Error & { reply?: Reply }) => void };
 
-function fail(message: string): void {
-  for (const { reject } of pending.values()) reject(new Error(message));
-  pending.clear();
-  worker = undefined;
-  probed = undefined;
-}
+/** One worker and its requests waiting for replies. */
+class WorkerClient {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Waiting>();
+  private nextId = 1;
+  private failure: string | undefined;
 
-/** Sends a request to the worker (started on first use) and resolves with its reply. */
-function ask(request: WithoutId<Request>, transfer: Transferable[] = []): Promise<Reply & { ok: true }> {
-  if (worker === undefined) {
-    const url = document.querySelector<HTMLMetaElement>('meta[name="pastiche-worker"]')?.content;
-    if (url === undefined) throw new Error('index.html names no inference worker');
-    worker = new Worker(url, { type: 'module', name: 'pastiche-inference' });
-    worker.onmessage = (event: MessageEvent<Reply>) => {
+  constructor(url: string, name: string, private readonly onDead: () => void) {
+    this.worker = new Worker(url, { type: 'module', name });
+    this.worker.onmessage = (event: MessageEvent<Reply>) => {
       const reply = event.data;
-      const waiting = pending.get(reply.id);
-      pending.delete(reply.id);
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
       if (reply.ok) waiting?.resolve(reply);
       else waiting?.reject(Object.assign(new Error(reply.error), { reply }));
     };
-    worker.onerror = (event) => fail(`the inference worker failed: ${event.message || 'it could not be loaded'}`);
+    this.worker.onerror = (event) => this.stop(`the inference worker failed: ${event.message || 'it could not be loaded'}`);
   }
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    worker!.postMessage({ ...request, id }, transfer);
-  });
+
+  ask(request: WithoutId<Request>, transfer: Transferable[] = []): Promise<Reply & { ok: true }> {
+    if (this.failure !== undefined) return Promise.reject(new Error(this.failure));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
+  /** Terminates the worker; what waits on it fails with `reason`. */
+  stop(reason: string): void {
+    if (this.failure !== undefined) return;
+    this.failure = reason;
+    this.worker.terminate();
+    for (const { reject } of this.pending.values()) reject(new Error(reason));
+    this.pending.clear();
+    this.onDead();
+  }
 }
 
-/** Starts the worker and asks what it has: a WebGPU adapter, and the WASM thread count it runs. */
-export function probe(): Promise<{ webgpu: boolean; threads: number }> {
-  // Threads need SharedArrayBuffer, granted only to a cross-origin isolated page (the server
-  // sends COOP/COEP on every reply). onnxruntime's own default is half the cores.
-  const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-  probed ??= ask({ type: 'probe', threads }).then((reply) => ({ webgpu: reply.webgpu ?? false, threads: reply.threads ?? 1 }));
-  return probed;
+const workers = new Map<Backend, WorkerClient>();
+
+function workerFor(backend: Backend): WorkerClient {
+  let client = workers.get(backend);
+  if (client === undefined) {
+    const url = document.querySelector<HTMLMetaElement>('meta[name="pastiche-worker"]')?.content;
+    if (url === undefined) throw new Error('index.html names no inference worker');
+    client = new WorkerClient(url, `pastiche-${backend}`, () => {
+      if (workers.get(backend) === client) workers.delete(backend);
+    });
+    workers.set(backend, client);
+  }
+  return client;
 }
 
-/** Whether the worker can use a WebGPU adapter. */
-export async function hasWebGpu(): Promise<boolean> {
+/** WASM threads: they need SharedArrayBuffer, granted only to a cross-origin isolated page (the server sends COOP/COEP). */
+function threads(): number {
+  return self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+}
+
+/** What the page has: the WebGPU adapter (null: none) and the WASM thread count. */
+export interface Environment {
+  readonly webgpu: GpuInfo | null;
+  readonly threads: number;
+}
+
+const configured = new WeakMap<WorkerClient, Promise<Environment>>();
+
+/** Sets up a worker's onnxruntime once and learns whether it sees a WebGPU adapter. */
+function configure(client: WorkerClient): Promise<Environment> {
+  let done = configured.get(client);
+  if (done === undefined) {
+    done = client.ask({ type: 'probe', threads: threads() }).then((reply) => ({ webgpu: reply.webgpu ?? null, threads: reply.threads ?? 1 }));
+    configured.set(client, done);
+  }
+  return done;
+}
+
+/** Starts the WASM worker and asks what the page has: a WebGPU adapter (as workers see it), WASM threads. */
+export function probe(): Promise<Environment> {
+  return configure(workerFor('wasm'));
+}
+
+/** The browser's WebGPU adapter, or null when it offers none. */
+export async function webGpuAdapter(): Promise<GpuInfo | null> {
   return (await probe()).webgpu;
+}
+
+/** Stops a backend's worker outright (its sessions and runs in flight with it). */
+export function stopBackend(backend: Backend, reason: string): void {
+  workers.get(backend)?.stop(reason);
 }
 
 /** The network's input and output buffers; `run` hands them to the worker and puts them back. */
@@ -64,17 +113,18 @@ export interface RunBuffers {
   output: Float32Array;
 }
 
-/** A style network opened in the worker on one backend: planar RGB 0..255 in, the same layout out. */
+/** A style network opened in its backend's worker: planar RGB 0..255 in, the same layout out. */
 export class StyleSession {
   private released = false;
 
-  private constructor(private readonly id: number, readonly backend: Backend) {}
+  private constructor(private readonly client: WorkerClient, private readonly id: number, readonly backend: Backend) {}
 
   /** @throws Error naming the backend when onnxruntime cannot load the model there. */
   static async create(model: Uint8Array, backend: Backend): Promise<StyleSession> {
-    await probe();
-    const reply = await ask({ type: 'create', model, backend });
-    return new StyleSession(reply.session!, backend);
+    const client = workerFor(backend);
+    await configure(client);
+    const reply = await client.ask({ type: 'create', model, backend });
+    return new StyleSession(client, reply.session!, backend);
   }
 
   /**
@@ -85,7 +135,7 @@ export class StyleSession {
   async run(buffers: RunBuffers, width: number, height: number): Promise<void> {
     const { input, output } = buffers;
     try {
-      const reply = await ask({ type: 'run', session: this.id, input, output, width, height }, [input.buffer, output.buffer]);
+      const reply = await this.client.ask({ type: 'run', session: this.id, input, output, width, height }, [input.buffer, output.buffer]);
       buffers.input = reply.input!;
       buffers.output = reply.output!;
     } catch (error) {
@@ -95,11 +145,11 @@ export class StyleSession {
     }
   }
 
-  /** Frees the session in the worker (GPU buffers, WASM memory). */
+  /** Frees the session in the worker (GPU buffers, WASM memory); nothing to do once the worker is gone. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await ask({ type: 'release', session: this.id });
+    await this.client.ask({ type: 'release', session: this.id }).catch(() => undefined);
   }
 }
 

@@ -16,14 +16,28 @@ export type Request =
   | { readonly type: 'release'; readonly id: number; readonly session: number };
 
 export type Reply =
-  | { readonly id: number; readonly ok: true; readonly webgpu?: boolean; readonly threads?: number; readonly session?: number; readonly input?: Float32Array; readonly output?: Float32Array }
+  | { readonly id: number; readonly ok: true; readonly webgpu?: GpuInfo | null; readonly threads?: number; readonly session?: number; readonly input?: Float32Array; readonly output?: Float32Array }
   | { readonly id: number; readonly ok: false; readonly error: string; readonly input?: Float32Array; readonly output?: Float32Array };
+
+/** The WebGPU adapter a worker sees: its name and whether it is a software one (SwiftShader, llvmpipe). */
+export interface GpuInfo {
+  readonly name: string;
+  readonly software: boolean;
+}
+
+interface AdapterInfo {
+  readonly vendor?: string;
+  readonly architecture?: string;
+  readonly device?: string;
+  readonly description?: string;
+  readonly isFallbackAdapter?: boolean;
+}
 
 interface Scope {
   postMessage(message: Reply, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<Request>) => void) | null;
   readonly location: Location;
-  readonly navigator: Navigator & { gpu?: { requestAdapter(): Promise<unknown | null> } };
+  readonly navigator: Navigator & { gpu?: { requestAdapter(): Promise<{ info?: AdapterInfo; isFallbackAdapter?: boolean } | null> } };
 }
 const scope = self as unknown as Scope;
 
@@ -32,11 +46,16 @@ let nextSession = 1;
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-async function hasWebGpu(): Promise<boolean> {
+async function webGpu(): Promise<GpuInfo | null> {
   try {
-    return scope.navigator.gpu !== undefined && (await scope.navigator.gpu.requestAdapter()) !== null;
+    const adapter = await scope.navigator.gpu?.requestAdapter();
+    if (adapter === undefined || adapter === null) return null;
+    const info = adapter.info ?? {};
+    const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
+    const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software|microsoft basic/i.test(name);
+    return { name, software };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -46,11 +65,11 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
       ort.env.wasm.wasmPaths = `${scope.location.origin}/ort/${ORT_VERSION}/`;
       ort.env.wasm.numThreads = request.threads;
       ort.env.logLevel = 'error';
-      return [{ id: request.id, ok: true, webgpu: await hasWebGpu(), threads: request.threads }, []];
+      return [{ id: request.id, ok: true, webgpu: await webGpu(), threads: request.threads }, []];
     }
     case 'create': {
       const name = request.backend === 'wasm' ? 'WASM' : 'WebGPU';
-      if (request.backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU backend: this browser offers no WebGPU adapter');
+      if (request.backend === 'webgpu' && (await webGpu()) === null) throw new Error('WebGPU backend: this browser offers no WebGPU adapter');
       let session: ort.InferenceSession;
       try {
         // One provider only: onnxruntime would otherwise fall back to WASM without saying so.
@@ -89,9 +108,16 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
   }
 }
 
+/**
+ * One request at a time: WebGPU runs yield inside onnxruntime's wasm (asyncify), and a second run
+ * started meanwhile in the same instance is not safe. The page uses one worker per backend, so a
+ * slow backend never holds up the other.
+ */
+let queue: Promise<unknown> = Promise.resolve();
+
 scope.onmessage = (event) => {
   const request = event.data;
-  handle(request).then(
+  queue = queue.then(() => handle(request)).then(
     ([reply, transfer]) => scope.postMessage(reply, transfer),
     (error: unknown) => {
       // A failed run still hands its buffers back, so the page can go on (or show the error).

@@ -149,6 +149,29 @@ test('live view on WebGPU (SwiftShader): a captured frame matches Node (PSNR >= 
   await (await liveMatchesNode('webgpu', '64x48', 90_000)).close();
 });
 
+test("backend 'auto' picks a backend and says why; the resolution menu restarts the view at 640x480", { skip }, async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.url}/?model=rt&backend=auto&size=320x240&autostart=1`);
+    const hook = await waitFor(page, (h) => h.frames >= 1, 90_000);
+    const status = (await page.textContent('#live-status')) ?? '';
+    // A hardware adapter would be timed against WASM; SwiftShader is recognised as software and not tried.
+    assert.match(status, /^backend: (wasm|webgpu) \((measured wasm [\d.]+ ms, .+|no WebGPU adapter in this browser|the WebGPU adapter is software, .+: not timed)\)$/);
+    assert.equal(hook.backend, /^backend: (\w+)/.exec(status)![1]);
+    console.log(`# auto: ${status}`);
+    await page.selectOption('#size', '640x480');
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const size = await page.evaluate(() => (window as unknown as { pastiche: { capture(): Promise<Captured> } }).pastiche.capture().then((c) => `${c.width}x${c.height}`, () => 'not running'));
+      if (size === '640x480') break;
+      assert.ok(Date.now() < end, `still ${size}`);
+      await page.waitForTimeout(200);
+    }
+  } finally {
+    await page.close();
+  }
+});
+
 for (const [where, query, said] of [['in the browser', '', /in the browser \(wasm\)/], ["on the server (over the page's pixel limit)", '&photoMaxPixels=10000', /on the server/]] as const) {
   test(`a dropped photo is stylised ${where} and downloads as a full-size PNG matching Node`, { skip }, async () => {
     const page = await context.newPage();
