@@ -1,8 +1,8 @@
 /**
- * Server jobs from the page in headless Chromium: an optimize job started from the form shows
- * progress and preview images and finishes with a downloadable PNG; Cancel stops a long one.
- * Needs the VGG19 weights and images of the shared data (skips, saying why, without them) and a
- * Chromium (skips likewise).
+ * Server jobs from the page in headless Chromium: a video job with the selected style downloads an
+ * MP4; an optimize job started from the form shows progress and preview images and finishes with a
+ * downloadable PNG; Cancel stops a long one. Optimize needs the VGG19 weights and images of the
+ * shared data (skips, saying why, without them); everything needs a Chromium (skips likewise).
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -11,12 +11,15 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { browserSkip, launchChromium } from '../helpers/browser.js';
 import { dataPath } from '../helpers/data.js';
+import { probeVideo } from '../../src/video/index.js';
+import { makeClip } from '../video/clips.js';
 import { scratchStore, serve, type Scratch } from '../server/harness.js';
 
 const vgg = dataPath('models/vgg19-imagenet-tfjs-uint8');
 const styleImage = dataPath('images/style/blue_swirls.jpg');
 const contentImage = dataPath('images/content/face.jpg');
-const skip = browserSkip() || vgg.skip || styleImage.skip || contentImage.skip;
+const browserMissing = browserSkip();
+const skip = browserMissing || vgg.skip || styleImage.skip || contentImage.skip;
 
 let dir: Scratch;
 let server: Awaited<ReturnType<typeof serve>>;
@@ -24,16 +27,16 @@ let browser: Browser;
 let previousVgg: string | undefined;
 
 before(async () => {
-  if (skip) return;
+  if (browserMissing) return;
   previousVgg = process.env.PASTICHE_VGG;
-  process.env.PASTICHE_VGG = vgg.path;
+  if (!vgg.skip) process.env.PASTICHE_VGG = vgg.path;
   dir = await scratchStore('pastiche-web-jobs-');
   server = await serve();
   browser = await launchChromium();
 });
 
 after(async () => {
-  if (skip) return;
+  if (browserMissing) return;
   await browser?.close();
   await server?.close();
   await dir?.cleanup();
@@ -92,6 +95,27 @@ test('Cancel stops a running optimize job', { skip }, async () => {
     const status = (await (await fetch(`${server.url}/api/jobs/${id}`)).json()) as { state: string };
     assert.equal(status.state, 'cancelled');
     assert.equal(await page.isDisabled('#job-download'), true, 'nothing to download');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a video job from the page: the selected style, progress, an MP4 to download', { skip: browserMissing }, async () => {
+  const clip = await makeClip(dir.dir, 'clip.mp4', { size: '64x48', rate: '10', seconds: 1 });
+  const page = await browser.newPage({ acceptDownloads: true });
+  try {
+    await page.goto(`${server.url}/?model=zoo`);
+    await page.waitForFunction(() => document.querySelector('#gallery .selected[data-model="zoo"]') !== null);
+    await page.selectOption('#job-kind', 'video');
+    assert.equal(await page.isVisible('#job-style'), false, 'no style image for a video job');
+    await page.setInputFiles('#job-content', clip);
+    await page.click('#job-start');
+    await page.waitForFunction(() => /video (done|failed)/.test(document.getElementById('job-status')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    assert.match(await statusText(page), /video done 10\/10 frames/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#job-download')]);
+    assert.match(download.suggestedFilename(), /^video-[0-9a-f-]+\.mp4$/);
+    const info = await probeVideo(await download.path());
+    assert.deepEqual([info.width, info.height], [64, 48]);
   } finally {
     await page.close();
   }

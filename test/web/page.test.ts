@@ -40,7 +40,7 @@ before(async () => {
   context = await browser.newContext({ acceptDownloads: true });
   context.on('request', (request) => {
     const url = request.url();
-    if (!url.startsWith(server.url) && !url.startsWith('data:') && !url.startsWith('blob:')) foreign.push(url);
+    if (!/^(http:\/\/127\.0\.0\.1:\d+\/|data:|blob:)/.test(url)) foreign.push(url);
   });
 });
 
@@ -222,6 +222,25 @@ for (const [what, name, pattern] of [
     }
   });
 }
+
+test('behind --token: the page takes the token from the URL fragment and sends it; without it, says 401', { skip }, async () => {
+  const token = 'page-test-token-0123456789';
+  const secured = await serve({ token });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${secured.url}/`);
+    await page.waitForFunction(() => /401/.test(document.getElementById('live-status')!.textContent ?? ''));
+    await page.goto(`${secured.url}/?model=rt#token=${token}`);
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>('#gallery [data-model="rt"] img');
+      return img !== null && img.complete && img.naturalWidth > 0;
+    }, undefined, { timeout: 30_000 });
+    assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address bar');
+  } finally {
+    await page.close();
+    await secured.close();
+  }
+});
 
 test('the pages above loaded nothing from another origin (no CDN)', { skip }, () => {
   assert.deepEqual(foreign, []);
