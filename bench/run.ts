@@ -16,6 +16,7 @@ import { benchQuality } from './quality.js';
 import { benchTemporal } from './temporal.js';
 import { benchLive } from './live.js';
 import { benchLargePhoto } from './large-photo.js';
+import { benchWeb } from './web.js';
 import { machine } from './util.js';
 import { sharedDataDir } from '../test/helpers/data.js';
 
@@ -38,3 +39,4 @@ if (only.includes('temporal')) await benchTemporal(data, threads, args);
 if (only.includes('live')) await benchLive(data);
 // Opt-in (--only large): 12 MP photos, exact tiled statistics against the fast path (bench/large-photo.ts).
 if (only.includes('large')) await benchLargePhoto(data, threads, args);
+if (only.includes('web')) await benchWeb(data, threads, args);

@@ -1,0 +1,105 @@
+/**
+ * The live view's fps in headless Chromium (Debian's chromium, fake camera), for each network,
+ * frame size and backend (WASM; WebGPU on SwiftShader, a software adapter), with onnxruntime-node
+ * running the same network on the same padded input in this process as the peer. Then a CPU
+ * profile of the page's main thread for the real-time network at 320x240 on WASM (where the frame
+ * time goes), and the page's memory over 1,000 frames at 640x480 (bench/web-memory.ts).
+ */
+import type { Browser } from 'playwright-core';
+import { clearModelCache, loadModel } from '../src/runtime/index.js';
+import { modelPath } from '../src/weights/store.js';
+import { readFile } from 'node:fs/promises';
+import { browserSkip, fakeCameraClip, launchChromium } from '../test/helpers/browser.js';
+import { liveUrl, measureFps, openLive } from '../test/helpers/live-page.js';
+import { planFrame } from '../web/pixels.js';
+import { profileLive } from './web-profile.js';
+import { benchLiveMemory } from './web-memory.js';
+import { startServerChild } from './web-server.js';
+import { table } from './util.js';
+import type { BenchNetwork } from './web.js';
+
+/** The reflected border the bench asks the page for (the page's default, DEFAULT_LIVE_MARGIN in web/hook.ts). */
+export const LIVE_MARGIN = 16;
+const SIZES = ['320x240', '640x480'] as const;
+const BACKENDS = ['wasm', 'webgpu'] as const;
+
+export interface BrowserBenchOptions {
+  readonly networks: readonly BenchNetwork[];
+  readonly dir: string;
+  /** The bench store's environment (PASTICHE_HOME) for the server child. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly seconds: number;
+  /** Frames for the memory run (default 1,000). */
+  readonly memoryFrames?: number;
+}
+
+/** onnxruntime-node on the page's padded input for `size`: frames per second of the network alone. */
+async function nodeFps(name: string, size: string, threads: number, seconds: number): Promise<number> {
+  const [width, height] = size.split('x').map(Number);
+  const plan = planFrame(width, height, LIVE_MARGIN);
+  const model = await loadModel(await readFile(modelPath(name)), { threads }, name);
+  const data = new Float32Array(3 * plan.paddedWidth * plan.paddedHeight).fill(128);
+  const run = () => model.run({ image: { data, dims: [1, 3, plan.paddedHeight, plan.paddedWidth] } });
+  await run();
+  let frames = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await run();
+    frames++;
+  }
+  return frames / ((performance.now() - t0) / 1000);
+}
+
+/** Prints the fps table, the profile and the memory run; says why and returns when Chromium is absent. */
+export async function benchBrowser(options: BrowserBenchOptions): Promise<void> {
+  const skip = browserSkip();
+  if (skip) {
+    console.log(`\n## Web: live view in the browser\n\nskipped: ${skip}`);
+    return;
+  }
+  const camera = await fakeCameraClip(options.dir, '640x480', 30);
+  const server = await startServerChild(options.env);
+  const rows: (string | number)[][] = [];
+  const notes: string[] = [];
+  try {
+    for (const backend of BACKENDS) {
+      const browser: Browser = await launchChromium({ camera, webgpu: backend === 'webgpu' });
+      try {
+        console.error(`bench web: ${await browser.version()}, ${backend}`);
+        for (const network of options.networks) {
+          for (const size of SIZES) {
+            const url = liveUrl(server.url, { model: network.name, backend, size }) + `&margin=${LIVE_MARGIN}`;
+            try {
+              const page = await openLive(browser, url, 120_000);
+              // Warm-up: the first frames compile kernels and grow arenas.
+              const fps = await measureFps(browser, page, 3, options.seconds, 60);
+              await page.close();
+              const peer = await nodeFps(network.name, size, 2, Math.min(options.seconds, 5));
+              const shown = `${fps.frames === 0 ? '< ' : ''}${fps.fps.toFixed(fps.fps < 1 ? 2 : 1)}`;
+              rows.push([network.label, size, backend, shown, fps.frames, (1000 / fps.fps).toFixed(0), fps.runMs.toFixed(0), fps.cpuMsPerFrame.toFixed(0), peer.toFixed(1), (fps.fps / peer).toFixed(2)]);
+            } catch (error) {
+              rows.push([network.label, size, backend, 'failed', '', '', '', '', '', '']);
+              notes.push(`${network.label} ${size} ${backend}: ${(error as Error).message.split('\n')[0]}`);
+            }
+          }
+        }
+      } finally {
+        await browser.close();
+      }
+    }
+    const plans = SIZES.map((s) => planFrame(Number(s.split('x')[0]), Number(s.split('x')[1]), LIVE_MARGIN));
+    console.log(`\n## Web: live view fps in headless Chromium, fake camera, ${options.seconds} s after 3 warm-up frames\n`);
+    console.log(`The page pads each frame by ${LIVE_MARGIN} px (reflected) to a multiple of 4: the network sees ${plans.map((p) => `${p.paddedWidth}x${p.paddedHeight}`).join(' and ')}.`);
+    console.log('Peer: onnxruntime-node (2 threads) running the same network on that padded input in the bench process, network alone.');
+    console.log('frame ms: 1000 / page fps; run ms: the network in the inference worker as the page sees it (median of its runMs), the rest of a frame is');
+    console.log('grabbing, packing, unpacking, drawing and waiting for the next animation frame on the main thread. CPU ms/frame: all Chromium');
+    console.log("processes' CPU time per frame shown (little changed by other jobs; 2 cores give at most 2000 CPU ms a second).\n");
+    console.log(table(['network', 'size', 'backend', 'page fps', 'frames', 'frame ms', 'run ms', 'CPU ms/frame', 'node fps', 'ratio'], rows));
+    for (const note of notes) console.log(`- ${note}`);
+    await profileLive(camera, server.url, options.networks[0], '320x240', LIVE_MARGIN, Math.min(options.seconds, 6));
+    await benchLiveMemory(camera, server.url, options.networks[0], options.memoryFrames ?? 1000);
+  } finally {
+    await server.stop();
+    await clearModelCache();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * `npm run bench -- --only web`: `pastiche serve` under load (stylize requests/s, latency, RSS,
+ * busy replies), and — when Debian's chromium and the web page are there — the live view's fps in
+ * headless Chromium on WASM and WebGPU (software), and its memory over 1,000 frames.
+ *
+ * Networks: the real-time network is `wave-rt` from the user's model store (a REALTIME student of
+ * the wave checkpoint) when there is one, else a random-weight REALTIME network of the same shape
+ * (same speed, no style); the quality network is the shared lengstrom `wave` checkpoint. Both are
+ * copied or imported into a temporary store, so the user's store is never written.
+ * Flags: --web-seconds N (per measurement, default 10), --web-clients 1,2,8, --web-memory-frames N (default 1000),
+ * --web-skip-server (browser part only).
+ */
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { toOnnxBytes } from '../src/graph/index.js';
+import { buildTransformer, initTransformerParams, REALTIME } from '../src/nets/transformer.js';
+import { importModel, modelPath, saveModel } from '../src/weights/store.js';
+import { benchServerStylize } from './web-server.js';
+import { benchBrowser } from './web-browser.js';
+
+/** A network in the bench's store: its store name and how the tables name it. */
+export interface BenchNetwork {
+  readonly name: string;
+  readonly label: string;
+}
+
+/**
+ * Fills the store at `home` with the real-time and the quality network; sets PASTICHE_HOME to it
+ * for this process (the direct peer opens the same store) and returns the child's environment.
+ */
+async function benchStore(dataDir: string, home: string): Promise<{ realtime: BenchNetwork; quality: BenchNetwork }> {
+  const userRealtime = modelPath('wave-rt'); // resolved against the user's store, before the switch
+  process.env.PASTICHE_HOME = home;
+  await mkdir(join(home, 'models'), { recursive: true });
+  let realtime: BenchNetwork;
+  if (existsSync(userRealtime)) {
+    await copyFile(userRealtime, modelPath('wave-rt'));
+    realtime = { name: 'wave-rt', label: 'wave-rt (realtime)' };
+  } else {
+    const { graph } = buildTransformer(REALTIME, initTransformerParams(REALTIME, 1));
+    await saveModel('realtime-random', toOnnxBytes(graph), { architecture: 'realtime', source: 'bench', description: 'random-weight REALTIME network' });
+    realtime = { name: 'realtime-random', label: 'realtime, random weights (wave-rt not in the store)' };
+  }
+  await importModel(join(dataDir, 'models/fast-style/wave'), { name: 'wave' });
+  return { realtime, quality: { name: 'wave', label: 'wave (lengstrom)' } };
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function benchWeb(dataDir: string, threads: number, args: readonly string[]): Promise<void> {
+  const seconds = Number(flag(args, '--web-seconds') ?? 10);
+  const clients = (flag(args, '--web-clients') ?? '1,2,8').split(',').map(Number);
+  const dir = await mkdtemp(join(tmpdir(), 'pastiche-bench-web-'));
+  const previousHome = process.env.PASTICHE_HOME;
+  try {
+    const { realtime, quality } = await benchStore(dataDir, join(dir, 'home'));
+    const env = { ...process.env, PASTICHE_HOME: join(dir, 'home') };
+    const jpeg = await sharp(join(dataDir, 'images/content/tubingen.jpg')).resize(640, 480, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
+    // Other jobs may share the machine: the load average says how contended these figures are.
+    console.log(`\nLoad average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} logical cores.`);
+    if (!args.includes('--web-skip-server')) await benchServerStylize({ models: [realtime, quality], jpeg, dir, env, threads, clients, seconds });
+    await benchBrowser({ networks: [realtime, quality], dir, env, seconds, memoryFrames: Number(flag(args, '--web-memory-frames') ?? 1000) });
+  } finally {
+    if (previousHome === undefined) delete process.env.PASTICHE_HOME;
+    else process.env.PASTICHE_HOME = previousHome;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
