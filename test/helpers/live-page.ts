@@ -136,7 +136,10 @@ export async function measureFps(browser: Browser, page: Page, warmup: number, s
 }
 
 export interface MemorySample {
-  /** The JS heaps of the page and its workers after a full GC, in MiB (CDP Runtime.getHeapUsage). */
+  /**
+   * The JS heaps of the page and its workers after a full GC, ArrayBuffer backing stores included
+   * (typed arrays, ImageData), in MiB (CDP Runtime.getHeapUsage: usedSize + backingStorageSize).
+   */
   readonly heapMiB: number;
   /** The workers' part of {@link heapMiB} (the inference worker's, for the serve page). */
   readonly workerHeapMiB: number;
@@ -183,15 +186,15 @@ export async function memorySample(browser: Browser, inspector: Inspector, optio
     await inspector.sendToWorkers('HeapProfiler.collectGarbage');
   }
   const heap = await session.send('Runtime.getHeapUsage');
-  const workers = await inspector.sendToWorkers<{ usedSize: number }>('Runtime.getHeapUsage');
-  const workerHeap = workers.reduce((sum, w) => sum + w.usedSize, 0);
+  const workers = await inspector.sendToWorkers<{ usedSize: number; backingStorageSize: number }>('Runtime.getHeapUsage');
+  const workerHeap = workers.reduce((sum, w) => sum + w.usedSize + w.backingStorageSize, 0);
   const browserCdp = await browser.newBrowserCDPSession();
   const info = (await browserCdp.send('SystemInfo.getProcessInfo')) as { processInfo: { type: string; id: number }[] };
   await browserCdp.detach();
   const byType: Record<string, number> = {};
   for (const p of info.processInfo) byType[p.type] = (byType[p.type] ?? 0) + rssOf(p.id);
   const rssMiB = Object.values(byType).reduce((a, b) => a + b, 0);
-  return { heapMiB: (heap.usedSize + workerHeap) / 2 ** 20, workerHeapMiB: workerHeap / 2 ** 20, rssMiB, byType };
+  return { heapMiB: (heap.usedSize + heap.backingStorageSize + workerHeap) / 2 ** 20, workerHeapMiB: workerHeap / 2 ** 20, rssMiB, byType };
 }
 
 export interface MemoryRun {
