@@ -39,7 +39,12 @@ async function trial(model: Uint8Array, backend: Backend, buffers: RunBuffers, w
   return { session, ms: times.sort((a, b) => a - b)[Math.floor(times.length / 2)] };
 }
 
-const nextPaint = (): Promise<void> => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+/** One frame's trip: its buffers, the camera frame they were packed from, and its run in the worker. */
+interface Slot {
+  readonly buffers: RunBuffers;
+  frame: ImageData | undefined;
+  run: Promise<number> | undefined;
+}
 
 export class LiveView {
   /** Output controls, read every frame. */
@@ -69,25 +74,33 @@ export class LiveView {
       const model = await fetchModel(settings.model);
       camera = await Camera.open(settings.width, settings.height);
       const plan = planFrame(settings.width, settings.height, settings.margin);
-      const buffers: RunBuffers = { input: inputBuffer(plan), output: inputBuffer(plan) };
-      packFrame(camera.grab().data, plan, buffers.input);
-      session = await this.chooseSession(model, settings.backend, buffers, plan.paddedWidth, plan.paddedHeight);
+      // Two frames in flight: while the worker runs one, the page grabs and packs the next and
+      // draws the previous, so the page's own work hides behind the network's.
+      const slots: Slot[] = [0, 1].map(() => ({ buffers: { input: inputBuffer(plan), output: inputBuffer(plan) }, frame: undefined, run: undefined }));
+      packFrame(camera.grab().data, plan, slots[0].buffers.input);
+      session = await this.chooseSession(model, settings.backend, slots[0].buffers, plan.paddedWidth, plan.paddedHeight);
       if (generation !== this.generation) return;
+      const running = session;
       hook.backend = session.backend;
       this.canvas.width = settings.width;
       this.canvas.height = settings.height;
       const image = new ImageData(settings.width, settings.height);
+      const start = (slot: Slot) => {
+        slot.frame = camera!.grab();
+        packFrame(slot.frame.data, plan, slot.buffers.input);
+        slot.run = running.run(slot.buffers, plan.paddedWidth, plan.paddedHeight);
+        slot.run.catch(() => undefined); // awaited below; a run left behind when stopping must not be "unhandled"
+      };
       hook.state = 'running';
       let mark = performance.now();
       let marked = 0;
-      while (generation === this.generation) {
-        const frame = camera.grab();
-        packFrame(frame.data, plan, buffers.input);
-        const started = performance.now();
-        await session.run(buffers, plan.paddedWidth, plan.paddedHeight);
-        hook.runMs = performance.now() - started;
+      start(slots[0]);
+      for (let i = 0; generation === this.generation; i++) {
+        const current = slots[i % 2];
+        start(slots[(i + 1) % 2]);
+        hook.runMs = await current.run!;
         if (generation !== this.generation) break;
-        unpackOutput(buffers.output, plan, frame.data, this.options, image.data);
+        unpackOutput(current.buffers.output, plan, current.frame!.data, this.options, image.data);
         this.context.putImageData(image, 0, 0);
         hook.frames++;
         const now = performance.now();
@@ -95,9 +108,10 @@ export class LiveView {
           hook.fps = ((hook.frames - marked) * 1000) / (now - mark);
           [mark, marked] = [now, hook.frames];
         }
-        if (this.captures.length > 0) this.resolveCaptures(frame, image, settings.margin, session.backend);
-        await nextPaint();
+        if (this.captures.length > 0) this.resolveCaptures(current.frame!, image, settings.margin, session.backend);
       }
+      // The other frame's run is still queued in the worker; the session is released after it.
+      await Promise.all(slots.map((slot) => slot.run?.catch(() => undefined)));
     } catch (error) {
       if (generation === this.generation) this.fail(messageOf(error));
     } finally {

@@ -129,15 +129,17 @@ export class StyleSession {
 
   /**
    * Runs the network on `buffers.input` ([1, 3, height, width]) into `buffers.output`. Both are
-   * away in the worker until this settles, then back in `buffers` (the same memory).
+   * away in the worker until this settles, then back in `buffers` (the same memory). Resolves to
+   * the milliseconds onnxruntime took (without the wait in the worker's queue).
    * @throws Error when the network fails or returns another shape.
    */
-  async run(buffers: RunBuffers, width: number, height: number): Promise<void> {
+  async run(buffers: RunBuffers, width: number, height: number): Promise<number> {
     const { input, output } = buffers;
     try {
       const reply = await this.client.ask({ type: 'run', session: this.id, input, output, width, height }, [input.buffer, output.buffer]);
       buffers.input = reply.input!;
       buffers.output = reply.output!;
+      return reply.ms ?? 0;
     } catch (error) {
       const reply = (error as { reply?: Reply }).reply;
       if (reply?.input !== undefined && reply.output !== undefined) [buffers.input, buffers.output] = [reply.input, reply.output];

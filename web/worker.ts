@@ -16,7 +16,7 @@ export type Request =
   | { readonly type: 'release'; readonly id: number; readonly session: number };
 
 export type Reply =
-  | { readonly id: number; readonly ok: true; readonly webgpu?: GpuInfo | null; readonly threads?: number; readonly session?: number; readonly input?: Float32Array; readonly output?: Float32Array }
+  | { readonly id: number; readonly ok: true; readonly webgpu?: GpuInfo | null; readonly threads?: number; readonly session?: number; readonly input?: Float32Array; readonly output?: Float32Array; readonly ms?: number }
   | { readonly id: number; readonly ok: false; readonly error: string; readonly input?: Float32Array; readonly output?: Float32Array };
 
 /** The WebGPU adapter a worker sees: its name and whether it is a software one (SwiftShader, llvmpipe). */
@@ -86,7 +86,9 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
       const entry = sessions.get(request.session);
       if (entry === undefined) throw new Error('the session was released');
       const tensor = new ort.Tensor('float32', input, [1, 3, height, width]);
+      const started = performance.now();
       const results = await entry.session.run({ [entry.input]: tensor });
+      const ms = performance.now() - started;
       try {
         const dims = results[entry.output].dims;
         if (dims.length !== 4 || dims[1] !== 3 || dims[2] !== height || dims[3] !== width) {
@@ -97,7 +99,7 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
         // Disposed at once (GPU buffers included), so nothing piles up frame after frame.
         for (const value of Object.values(results)) value.dispose();
       }
-      return [{ id: request.id, ok: true, input, output }, [input.buffer, output.buffer]];
+      return [{ id: request.id, ok: true, input, output, ms }, [input.buffer, output.buffer]];
     }
     case 'release': {
       const entry = sessions.get(request.session);
