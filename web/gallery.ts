@@ -3,6 +3,8 @@ import { apiFetch, listModels, type ModelInfo } from './api.js';
 
 export class Gallery {
   private selected: string | null = null;
+  /** Thumbnails are fetched one after another: the server makes them in its few stylize slots. */
+  private thumbnails: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly list: HTMLElement, private readonly onSelect: (name: string) => void) {}
 
@@ -49,7 +51,7 @@ export class Gallery {
     button.addEventListener('click', () => this.select(model.name));
     item.append(button);
     // Fetched (not an <img src>) so the bearer token goes along when the server wants one.
-    void apiFetch(`/api/models/${encodeURIComponent(model.name)}/thumbnail`)
+    this.thumbnails = this.thumbnails.then(() => apiFetch(`/api/models/${encodeURIComponent(model.name)}/thumbnail`))
       .then(async (res) => (image.src = URL.createObjectURL(await res.blob())))
       .catch(() => image.classList.add('missing'));
     return item;

@@ -68,6 +68,11 @@ async function startLive(): Promise<void> {
   liveButton.textContent = 'Stop';
   const [width, height] = size.value.split('x').map(Number);
   await live.start({ model, backend: backend.value as Backend | 'auto', width, height, margin });
+  // start() returns when its loop ends: on an error the button offers a fresh start.
+  if (hook.state === 'error') {
+    liveOn = false;
+    liveButton.textContent = 'Start camera';
+  }
 }
 
 async function stopLive(): Promise<void> {
