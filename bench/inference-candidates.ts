@@ -3,7 +3,8 @@
  * the REALTIME preset and narrower or shallower variants, depthwise-separable residual blocks,
  * half internal resolution, each fp32 and int8 (random weights: timing only; quality needs a
  * trained student, see README). Every candidate runs once per round, interleaved over the rounds,
- * so a change of load on the machine hits every row alike; median and best of the rounds.
+ * so a change of load on the machine hits every row alike; median and best of the rounds. Beside
+ * them the CPU time of a 1-thread run, which load on the machine hardly changes.
  * Then the user path for REALTIME int8: stylizeImage with its defaults and with margin 0.
  */
 import onnxProto from 'onnx-proto';
@@ -80,6 +81,19 @@ function depthwiseBlocks(bytes: Uint8Array, seed: number): Uint8Array {
   return encodeOnnx(decodeOnnx(ModelProto.encode(model).finish(), 'depthwise'));
 }
 
+/** Median CPU milliseconds (user + system, every thread of the process) of `fn` over 8 runs after 2. */
+async function cpuTime(fn: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < 2; i++) await fn();
+  const runs: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const start = process.cpuUsage();
+    await fn();
+    const used = process.cpuUsage(start);
+    runs.push((used.user + used.system) / 1000);
+  }
+  return runs.sort((a, b) => a - b)[4];
+}
+
 function gmacOf(c: Candidate): number {
   const scale = c.scale ?? 1;
   const [h, w] = [H * scale, W * scale];
@@ -116,6 +130,13 @@ export async function benchCandidates(threads: number): Promise<void> {
   };
   for (const e of entries) for (let i = 0; i < 2; i++) await once(e);
   for (let r = 0; r < ROUNDS; r++) for (const e of entries) e.times.push(await once(e));
+  // CPU time of a 1-thread run: the work a frame costs, which other jobs on the machine do not
+  // inflate the way they inflate wall time (2 threads, quiet, at best halve it).
+  const cpuMs = new Map<(typeof entries)[number], number>();
+  for (const e of entries) {
+    const single = { ...e, model: await loadModel(e.bytes, { threads: 1 }, e.c.label) };
+    cpuMs.set(e, await cpuTime(() => once(single)));
+  }
 
   console.log(`\n### Real-time candidates at ${W}x${H}, batch 1, ${threads} threads (random weights; target ≤ ${TARGET_MS.toFixed(1)} ms = 30 fps)\n`);
   console.log(`Model.run, ${ROUNDS} interleaved rounds after 2 warm-ups; int8 calibrated on 4 synthetic photos. GMAC: convolutions only (transformerMacs).\n`);
@@ -123,11 +144,14 @@ export async function benchCandidates(threads: number): Promise<void> {
     const sorted = [...times].sort((a, b) => a - b);
     return { median: sorted[Math.floor(sorted.length / 2)], best: sorted[0] };
   };
-  console.log(table(['candidate', 'GMAC', 'fp32 median ms', 'fp32 best ms', 'int8 median ms', 'int8 best ms', 'int8 fps (median)', 'int8 fps (best)', '≤ 33 ms'],
+  console.log(table(['candidate', 'GMAC', 'fp32 median ms', 'fp32 best ms', 'int8 median ms', 'int8 best ms', 'int8 fps (median)', 'int8 fps (best)', '≤ 33 ms',
+    'fp32 CPU ms (1 thread)', 'int8 CPU ms (1 thread)'],
     CANDIDATES.map((c) => {
-      const [f, q] = ['fp32', 'int8'].map((p) => stat(entries.find((e) => e.c === c && e.precision === p)!.times));
+      const [fe, qe] = ['fp32', 'int8'].map((p) => entries.find((e) => e.c === c && e.precision === p)!);
+      const [f, q] = [stat(fe.times), stat(qe.times)];
       return [c.label, gmacOf(c).toFixed(2), f.median.toFixed(1), f.best.toFixed(1), q.median.toFixed(1), q.best.toFixed(1),
-        (1000 / q.median).toFixed(1), (1000 / q.best).toFixed(1), q.median <= TARGET_MS ? 'yes' : q.best <= TARGET_MS ? 'best run only' : 'no'];
+        (1000 / q.median).toFixed(1), (1000 / q.best).toFixed(1), q.median <= TARGET_MS ? 'yes' : q.best <= TARGET_MS ? 'best run only' : 'no',
+        cpuMs.get(fe)!.toFixed(1), cpuMs.get(qe)!.toFixed(1)];
     })));
 
   // The user path for the preset: what stylizeImage adds around Model.run.
@@ -135,12 +159,15 @@ export async function benchCandidates(threads: number): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const e of realtime) {
     const style: StyleModel = { label: e.c.label, session: e.model, input: 'image', output: 'stylized', metadata: {}, bytes: e.bytes, runtime: { threads } };
+    const single = { ...style, session: await loadModel(e.bytes, { threads: 1 }, e.c.label) };
     for (const margin of [undefined, 0]) {
-      const t = await time(() => stylizeImage(style, frame, margin === undefined ? {} : { margin }), 9, 1);
-      rows.push([`REALTIME ${e.precision}`, margin === undefined ? 'default (48)' : String(margin), t.medianMs.toFixed(1), t.bestMs.toFixed(1), (1000 / t.medianMs).toFixed(1)]);
+      const options = margin === undefined ? {} : { margin };
+      const t = await time(() => stylizeImage(style, frame, options), 9, 1);
+      const cpu = await cpuTime(() => stylizeImage(single, frame, options));
+      rows.push([`REALTIME ${e.precision}`, margin === undefined ? 'default (48)' : String(margin), t.medianMs.toFixed(1), t.bestMs.toFixed(1), (1000 / t.medianMs).toFixed(1), cpu.toFixed(1)]);
     }
   }
-  console.log(`\nREALTIME through stylizeImage at ${W}x${H} (median of 9 after 1):\n`);
-  console.log(table(['network', 'margin px', 'median ms', 'best ms', 'fps (median)'], rows));
+  console.log(`\nREALTIME through stylizeImage at ${W}x${H} (median of 9 after 1; CPU ms: median of 8 runs on 1 thread):\n`);
+  console.log(table(['network', 'margin px', 'median ms', 'best ms', 'fps (median)', 'CPU ms (1 thread)'], rows));
   await clearModelCache();
 }
