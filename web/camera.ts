@@ -3,6 +3,7 @@
 export class Camera {
   private readonly canvas: HTMLCanvasElement;
   private readonly context: CanvasRenderingContext2D;
+  private ended = false;
 
   private constructor(private readonly video: HTMLVideoElement, private readonly stream: MediaStream, readonly width: number, readonly height: number) {
     this.canvas = document.createElement('canvas');
@@ -10,6 +11,9 @@ export class Camera {
     this.canvas.height = height;
     // Read back every frame: a CPU-side canvas avoids a GPU round trip per getImageData.
     this.context = this.canvas.getContext('2d', { willReadFrequently: true })!;
+    // An unplugged camera or one taken by another app ends its track; the video would just hold
+    // the last frame, and the stylised picture would freeze without a word.
+    for (const track of stream.getVideoTracks()) track.addEventListener('ended', () => (this.ended = true), { once: true });
   }
 
   /**
@@ -39,8 +43,12 @@ export class Camera {
     return new Camera(video, stream, width, height);
   }
 
-  /** The current frame as RGBA bytes, `width` x `height`. */
+  /**
+   * The current frame as RGBA bytes, `width` x `height`.
+   * @throws Error once the camera has stopped delivering (unplugged, taken by another app).
+   */
   grab(): ImageData {
+    if (this.ended) throw new Error('the camera stopped (unplugged, or taken by another application)');
     this.context.drawImage(this.video, 0, 0, this.width, this.height);
     return this.context.getImageData(0, 0, this.width, this.height);
   }
