@@ -16,7 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { toOnnxBytes } from '../src/graph/index.js';
-import { buildTransformer, initTransformerParams, REALTIME } from '../src/nets/transformer.js';
+import { buildTransformer, initTransformerParams, REALTIME, resolveArchitecture } from '../src/nets/transformer.js';
 import { importModel, modelPath, saveModel } from '../src/weights/store.js';
 import { benchServerStylize } from './web-server.js';
 import { benchBrowser } from './web-browser.js';
@@ -31,7 +31,7 @@ export interface BenchNetwork {
  * Fills the store at `home` with the real-time and the quality network; sets PASTICHE_HOME to it
  * for this process (the direct peer opens the same store) and returns the child's environment.
  */
-async function benchStore(dataDir: string, home: string): Promise<{ realtime: BenchNetwork; quality: BenchNetwork }> {
+async function benchStore(dataDir: string, home: string): Promise<{ realtime: BenchNetwork; quality: BenchNetwork; tiny: BenchNetwork }> {
   const userRealtime = modelPath('wave-rt'); // resolved against the user's store, before the switch
   process.env.PASTICHE_HOME = home;
   await mkdir(join(home, 'models'), { recursive: true });
@@ -45,7 +45,10 @@ async function benchStore(dataDir: string, home: string): Promise<{ realtime: Be
     realtime = { name: 'realtime-random', label: 'realtime, random weights (wave-rt not in the store)' };
   }
   await importModel(join(dataDir, 'models/fast-style/wave'), { name: 'wave' });
-  return { realtime, quality: { name: 'wave', label: 'wave (lengstrom)' } };
+  // For 1,000 frames at 640x480 in minutes: the page's buffers are those of any network at that size.
+  const { config } = resolveArchitecture('realtime', { widths: [4, 4, 8], residualBlocks: 1 });
+  await saveModel('tiny-rt', toOnnxBytes(buildTransformer(config, initTransformerParams(config, 5)).graph), { architecture: 'realtime', source: 'bench', description: 'tiny random-weight realtime network' });
+  return { realtime, quality: { name: 'wave', label: 'wave (lengstrom)' }, tiny: { name: 'tiny-rt', label: 'tiny realtime [4,4,8]x1, random weights' } };
 }
 
 function flag(args: readonly string[], name: string): string | undefined {
@@ -59,13 +62,13 @@ export async function benchWeb(dataDir: string, threads: number, args: readonly 
   const dir = await mkdtemp(join(tmpdir(), 'pastiche-bench-web-'));
   const previousHome = process.env.PASTICHE_HOME;
   try {
-    const { realtime, quality } = await benchStore(dataDir, join(dir, 'home'));
+    const { realtime, quality, tiny } = await benchStore(dataDir, join(dir, 'home'));
     const env = { ...process.env, PASTICHE_HOME: join(dir, 'home') };
     const jpeg = await sharp(join(dataDir, 'images/content/tubingen.jpg')).resize(640, 480, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
     // Other jobs may share the machine: the load average says how contended these figures are.
     console.log(`\nLoad average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} logical cores.`);
     if (!args.includes('--web-skip-server')) await benchServerStylize({ models: [realtime, quality], jpeg, dir, env, threads, clients, seconds });
-    await benchBrowser({ networks: [realtime, quality], dir, env, seconds, memoryFrames: Number(flag(args, '--web-memory-frames') ?? 1000) });
+    await benchBrowser({ networks: [realtime, quality], memoryNetwork: tiny, dir, env, seconds, memoryFrames: Number(flag(args, '--web-memory-frames') ?? 1000) });
   } finally {
     if (previousHome === undefined) delete process.env.PASTICHE_HOME;
     else process.env.PASTICHE_HOME = previousHome;
