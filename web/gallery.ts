@@ -3,6 +3,7 @@ import { apiFetch, listModels, type ModelInfo } from './api.js';
 
 export class Gallery {
   private selected: string | null = null;
+  private models: ModelInfo[] = [];
   /** Thumbnails are fetched one after another: the server makes them in its few stylize slots. */
   private thumbnails: Promise<unknown> = Promise.resolve();
 
@@ -16,6 +17,7 @@ export class Gallery {
   /** Loads the list; selects `preferred` when it is there, else the first model. */
   async load(preferred: string | null): Promise<ModelInfo[]> {
     const models = await listModels();
+    this.models = models;
     this.list.replaceChildren(...models.map((model) => this.card(model)));
     if (models.length === 0) {
       const empty = document.createElement('li');
@@ -26,6 +28,11 @@ export class Gallery {
     const first = preferred ?? models[0]?.name ?? null;
     if (first !== null) this.select(first, false);
     return models;
+  }
+
+  /** What GET /api/models says about `name`, if it listed it. */
+  info(name: string): ModelInfo | undefined {
+    return this.models.find((m) => m.name === name);
   }
 
   /** Marks `name` as selected; `notify` tells the page (false on the first load). */

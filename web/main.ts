@@ -5,7 +5,7 @@
  */
 import './style.css';
 import { Gallery } from './gallery.js';
-import { DEFAULT_LIVE_MARGIN, hook } from './hook.js';
+import { hook, liveMargin } from './hook.js';
 import { JobsPanel } from './jobs.js';
 import { LiveView } from './live.js';
 import { PhotoPanel, saveBlob } from './photo.js';
@@ -41,7 +41,7 @@ const strengthParam = Number(params.get('strength'));
 if (params.has('strength') && strengthParam >= 0 && strengthParam <= 1) strength.value = String(strengthParam);
 colors.checked = params.get('colors') === 'luminance';
 const marginParam = Number(params.get('margin'));
-const margin = params.has('margin') && Number.isInteger(marginParam) && marginParam >= 0 && marginParam <= 256 ? marginParam : DEFAULT_LIVE_MARGIN;
+const marginAsked = params.has('margin') && Number.isInteger(marginParam) && marginParam >= 0 && marginParam <= 256 ? marginParam : undefined;
 
 const photoMaxParam = Number(params.get('photoMaxPixels'));
 const photoMaxPixels = params.has('photoMaxPixels') && Number.isInteger(photoMaxParam) && photoMaxParam >= 0 ? photoMaxParam : undefined;
@@ -67,6 +67,7 @@ async function startLive(): Promise<void> {
   liveOn = true;
   liveButton.textContent = 'Stop';
   const [width, height] = size.value.split('x').map(Number);
+  const margin = marginAsked ?? liveMargin(gallery.info(model)?.architecture);
   await live.start({ model, backend: backend.value as Backend | 'auto', width, height, margin });
   // start() returns when its loop ends: on an error the button offers a fresh start.
   if (hook.state === 'error') {
