@@ -134,9 +134,12 @@ test('CLI: models quantize round-trips through the store (list marks int8, styli
   const taken = await runCli(['models', 'quantize', 'tiny', '--as', 'tiny-cli'], { env });
   assert.equal(taken.code, 1, show(taken));
   assert.deepEqual(taken.errorLines, [`pastiche: A model named 'tiny-cli' is already in the store (${join(env.PASTICHE_HOME, 'models', 'tiny-cli.onnx')}); pass --force to replace it, or --as to choose another name`]);
-  const text = await runCli(['models', 'quantize', 'tiny', '--as', 'tiny-cli', '--force', '--photos', '2'], { env });
+  const folder = dir.path('cli-photos');
+  for (const [i, image] of syntheticPhotos(3, 48, 36, 9).entries()) await writeImage(join(folder, `p${i}.jpg`), image);
+  const text = await runCli(['models', 'quantize', 'tiny', '--as', 'tiny-cli', '--force', '--calibration', folder, '--photos', '2'], { env });
   assert.equal(text.code, 0, show(text));
-  assert.match(text.stderr, /^quantized tiny → tiny-cli \(realtime int8, \d+ KiB\), calibrated on 1 photo; PSNR vs fp32 on 1 held-out photo \(synthetic\): min [\d.]+ dB, mean [\d.]+ dB → .*tiny-cli\.onnx$/m);
+  assert.equal(text.errorLines.length, 1, show(text));
+  assert.match(text.errorLines[0], /^quantized tiny → tiny-cli \(realtime int8, \d+ KiB\), calibrated on 1 photo; PSNR vs fp32 on 1 held-out photo \(.*cli-photos\): min [\d.]+ dB, mean [\d.]+ dB → .*tiny-cli\.onnx$/);
 
   const list = await runCli(['models', 'list'], { env });
   assert.equal(list.code, 0, show(list));
