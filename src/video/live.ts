@@ -98,6 +98,7 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
   let source: LiveSource | undefined;
   let sink: LiveSink | undefined;
   const onAbort = (): void => void source?.close();
+  let onStop: (() => void) | undefined;
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // A camera that never answers must not hold up Ctrl-C: either signal gives up the opening.
@@ -114,8 +115,9 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
     sink = await openLiveSink(output, { width, height, fps, crf: options.crf });
     const frameSize = width * height * 3;
     const stopped = new Promise<null>((resolve) => {
+      onStop = () => resolve(null);
       if (stop?.aborted) resolve(null);
-      stop?.addEventListener('abort', () => resolve(null), { once: true });
+      stop?.addEventListener('abort', onStop, { once: true });
     });
 
     let written = 0;
@@ -212,5 +214,6 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    if (onStop !== undefined) stop?.removeEventListener('abort', onStop);
   }
 }
