@@ -59,8 +59,8 @@ const workers = new Map<Backend, WorkerClient>();
 function workerFor(backend: Backend): WorkerClient {
   let client = workers.get(backend);
   if (client === undefined) {
-    const url = document.querySelector<HTMLMetaElement>('meta[name="pastiche-worker"]')?.content;
-    if (url === undefined) throw new Error('index.html names no inference worker');
+    const url = document.querySelector<HTMLMetaElement>(`meta[name="pastiche-worker-${backend}"]`)?.content;
+    if (url === undefined) throw new Error(`index.html names no ${backend} inference worker`);
     client = new WorkerClient(url, `pastiche-${backend}`, () => {
       if (workers.get(backend) === client) workers.delete(backend);
     });

@@ -1,10 +1,12 @@
 /**
- * The inference worker: onnxruntime-web runs here, off the page's main thread, so a slow frame or
- * a large photo never freezes the page's controls. The only file that imports onnxruntime-web.
- * Its wasm files come from this server (/ort/<version>/, never a CDN); threads when the page is
+ * The inference workers' body: onnxruntime-web runs in a worker, off the page's main thread, so a
+ * slow frame or a large photo never freezes the page's controls. worker-wasm.ts serves with
+ * onnxruntime-web's plain WASM build (half the download of the WebGPU one, and faster per frame
+ * in our measurements), worker-webgpu.ts with the build that has WebGPU; only those two import it.
+ * Their wasm files come from this server (/ort/<version>/, never a CDN); threads when the page is
  * cross-origin isolated. Messages: see {@link Request}; buffers travel as transferables both ways.
  */
-import * as ort from 'onnxruntime-web';
+import type * as Ort from 'onnxruntime-web';
 
 declare const ORT_VERSION: string; // defined by the server's bundler
 
@@ -41,7 +43,9 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 
-const sessions = new Map<number, { session: ort.InferenceSession; input: string; output: string }>();
+/** The onnxruntime-web build this worker serves with (see {@link serveInference}). */
+let ort: typeof Ort;
+const sessions = new Map<number, { session: Ort.InferenceSession; input: string; output: string }>();
 let nextSession = 1;
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -70,7 +74,7 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
     case 'create': {
       const name = request.backend === 'wasm' ? 'WASM' : 'WebGPU';
       if (request.backend === 'webgpu' && (await webGpu()) === null) throw new Error('WebGPU backend: this browser offers no WebGPU adapter');
-      let session: ort.InferenceSession;
+      let session: Ort.InferenceSession;
       try {
         // One provider only: onnxruntime would otherwise fall back to WASM without saying so.
         session = await ort.InferenceSession.create(request.model, { executionProviders: [request.backend], graphOptimizationLevel: 'all' });
@@ -117,14 +121,18 @@ async function handle(request: Request): Promise<[Reply, Transferable[]]> {
  */
 let queue: Promise<unknown> = Promise.resolve();
 
-scope.onmessage = (event) => {
-  const request = event.data;
-  queue = queue.then(() => handle(request)).then(
-    ([reply, transfer]) => scope.postMessage(reply, transfer),
-    (error: unknown) => {
-      // A failed run still hands its buffers back, so the page can go on (or show the error).
-      const buffers = request.type === 'run' ? { input: request.input, output: request.output } : {};
-      scope.postMessage({ id: request.id, ok: false, error: messageOf(error), ...buffers }, request.type === 'run' ? [request.input.buffer, request.output.buffer] : []);
-    },
-  );
-};
+/** Answers the page's requests with `build`, one of onnxruntime-web's builds. */
+export function serveInference(build: typeof Ort): void {
+  ort = build;
+  scope.onmessage = (event) => {
+    const request = event.data;
+    queue = queue.then(() => handle(request)).then(
+      ([reply, transfer]) => scope.postMessage(reply, transfer),
+      (error: unknown) => {
+        // A failed run still hands its buffers back, so the page can go on (or show the error).
+        const buffers = request.type === 'run' ? { input: request.input, output: request.output } : {};
+        scope.postMessage({ id: request.id, ok: false, error: messageOf(error), ...buffers }, request.type === 'run' ? [request.input.buffer, request.output.buffer] : []);
+      },
+    );
+  };
+}

@@ -1,6 +1,7 @@
 /**
  * The browser page, bundled by esbuild when the server first needs it: `web/main.ts` (the page)
- * and `web/worker.ts` (inference, with onnxruntime-web's JavaScript; its .wasm files are served
+ * and `web/worker-wasm.ts`, `worker-webgpu.ts` (inference, each with a build of onnxruntime-web's
+ * JavaScript; their .wasm files are served
  * from node_modules by static-route.ts) into a cache folder named by a hash of the sources and the
  * tool versions, so a fresh clone serves the page with no build step and an edit to web/ is
  * picked up at the next start.
@@ -19,7 +20,7 @@ import { storeDir } from '../weights/store.js';
 export const WEB_SOURCES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 
 /** Bumped when the way the bundle is made changes, so old cache folders are not reused. */
-const BUNDLE_FORMAT = 2;
+const BUNDLE_FORMAT = 3;
 
 /** One file the page may load, by URL path. */
 export interface WebAsset {
@@ -84,7 +85,7 @@ interface Manifest {
 async function build(out: string, ortVersion: string): Promise<void> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: [join(WEB_SOURCES, 'main.ts'), join(WEB_SOURCES, 'worker.ts')],
+    entryPoints: ['main.ts', 'worker-wasm.ts', 'worker-webgpu.ts'].map((name) => join(WEB_SOURCES, name)),
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: 'linked',
     outdir: out, entryNames: '[name]-[hash]', metafile: true, logLevel: 'silent', write: true,
     // onnxruntime-web's build that loads its wasm glue by URL instead of inlining it.
@@ -93,12 +94,12 @@ async function build(out: string, ortVersion: string): Promise<void> {
   });
   const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path));
   const find = (pattern: RegExp) => outputs.find((name) => pattern.test(name));
-  const script = find(/^main-\w+\.js$/);
-  const worker = find(/^worker-\w+\.js$/);
-  const style = find(/^main-\w+\.css$/);
-  if (script === undefined || worker === undefined || style === undefined) throw new Error(`esbuild made no page script, worker or stylesheet (${outputs.join(', ')})`);
-  const html = (await readFile(join(WEB_SOURCES, 'index.html'), 'utf8'))
-    .replace('%SCRIPT%', `/assets/${script}`).replace('%WORKER%', `/assets/${worker}`).replace('%STYLE%', `/assets/${style}`);
+  const names = { SCRIPT: find(/^main-\w+\.js$/), STYLE: find(/^main-\w+\.css$/), WORKER_WASM: find(/^worker-wasm-\w+\.js$/), WORKER_WEBGPU: find(/^worker-webgpu-\w+\.js$/) };
+  let html = await readFile(join(WEB_SOURCES, 'index.html'), 'utf8');
+  for (const [key, name] of Object.entries(names)) {
+    if (name === undefined) throw new Error(`esbuild made no file for %${key}% (${outputs.join(', ')})`);
+    html = html.replace(`%${key}%`, `/assets/${name}`);
+  }
   await writeFile(join(out, 'index.html'), html);
   const files: Manifest['files'] = {};
   for (const name of [...outputs, 'index.html']) {

@@ -58,11 +58,13 @@ test('the page names its bundle; every file comes with its type, an ETag, cache 
     assert.equal(again.status, 304);
   }
   // The inference worker loads onnxruntime's wasm from this server, never from a CDN.
-  const worker = /<meta name="pastiche-worker" content="(\/assets\/worker-[A-Z0-9]+\.js)"/.exec(html)?.[1];
-  assert.ok(worker !== undefined, html);
-  const code = await (await fetch(`${server.url}${worker}`)).text();
   const ort = onnxruntimeWebDist();
-  assert.ok(code.includes(`/ort/`) && code.includes(ort.version), 'the wasm path is the server\'s');
+  for (const backend of ['wasm', 'webgpu']) {
+    const worker = new RegExp(`<meta name="pastiche-worker-${backend}" content="(/assets/worker-${backend}-[A-Z0-9]+\\.js)"`).exec(html)?.[1];
+    assert.ok(worker !== undefined, html);
+    const code = await (await fetch(`${server.url}${worker}`)).text();
+    assert.ok(code.includes(`/ort/`) && code.includes(ort.version), "the wasm path is the server's");
+  }
   assert.equal((await fetch(`${server.url}/index.html`)).status, 200);
 });
 
