@@ -1,4 +1,4 @@
-/** `pastiche serve`: the HTTP API (stylize, model files, jobs) on this machine, until Ctrl-C or SIGTERM. */
+/** `pastiche serve`: the web page and the HTTP API (stylize, model files, jobs) on this machine, until Ctrl-C or SIGTERM. */
 import { Command } from 'commander';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/app.js';
@@ -42,7 +42,7 @@ async function run(flags: ServeFlags): Promise<void> {
 
 export function serveCommand(): Command {
   const command = new Command('serve')
-    .description('Serve the HTTP API: POST /api/stylize, GET /api/models and /models/<name>.onnx, and jobs (video) with progress events')
+    .description('Serve the web page (live webcam, photos, jobs; open the printed URL) and the HTTP API: POST /api/stylize, GET /api/models and /models/<name>.onnx, and jobs (video, optimize) with progress events')
     .option('--port <n>', 'port to listen on; 0 picks a free one', '8080')
     .option('--host <address>', 'address to listen on; anything but loopback (127.0.0.1, ::1, localhost) needs --token', '127.0.0.1')
     .option('--token <secret>', `bearer token every /api and /models request must send (Authorization: Bearer <token>), at least 16 characters; also read from PASTICHE_TOKEN (default: none, only allowed on loopback)`)
