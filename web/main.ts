@@ -85,8 +85,13 @@ async function stopLive(): Promise<void> {
 
 liveButton.addEventListener('click', () => void (liveOn ? stopLive() : startLive()));
 for (const control of [size, backend]) control.addEventListener('change', () => liveOn && void startLive());
-for (const control of [strength, colors]) control.addEventListener('input', () => (live.options = outputOptions()));
-live.options = outputOptions();
+const strengthValue = $('strength-value');
+const showOptions = () => {
+  live.options = outputOptions();
+  strengthValue.textContent = Number(strength.value).toFixed(2);
+};
+for (const control of [strength, colors]) control.addEventListener('input', showOptions);
+showOptions();
 $<HTMLButtonElement>('snapshot').addEventListener('click', () => {
   liveCanvas.toBlob((blob) => blob && saveBlob(blob, `pastiche-${gallery.model ?? 'live'}-${Date.now()}.png`), 'image/png');
 });
