@@ -1,7 +1,7 @@
 /**
- * Where a tiled image's instance-norm statistics come from (src/style/tiled.ts): by default one run
- * over a downscaled copy, then one tiled pass with those statistics fixed; with `exactStats`, the
- * exact whole-image statistics gathered over the tiles. Small seeded networks, forced to tile with
+ * Where a tiled image's instance-norm statistics come from (src/style/tiled.ts): by default the
+ * exact whole-image statistics gathered over the tiles; with `fastStats`, one run over a downscaled
+ * copy, then one tiled pass with those statistics fixed. Small seeded networks, forced to tile with
  * small tiles, so each test takes seconds. The reference for the fast path is computed here
  * without tiles and without the statistics-reporting rewrite it uses: the rewritten model's
  * prefixes on the downscaled image give each norm's input, whose moments are taken in float64.
@@ -89,7 +89,7 @@ async function fixedStatsReference(style: StyleModel, image: RgbImage, small: Rg
 for (const arch of ['lengstrom', 'pytorch-examples', 'realtime'] as const) {
   test(`${arch}: tiles with statistics from one downscaled run equal the whole image run once with those statistics`, async (t) => {
     const style = styles.get(arch)!;
-    const fast = await stylizeImage(style, content, { ...TILED, statsSize: STATS });
+    const fast = await stylizeImage(style, content, { ...TILED, fastStats: true, statsSize: STATS });
     const reference = await fixedStatsReference(style, content, await resizeImage(content, STATS, (STATS * H) / W));
     const own = await stylizeImage(style, content, { tile: 0, margin: 0 });
     const db = psnr(fast, reference);
@@ -104,20 +104,20 @@ for (const arch of ['lengstrom', 'pytorch-examples', 'realtime'] as const) {
 test('with statsSize at least the image size the statistics are the whole image\'s: tiled equals untiled, as exact does', async (t) => {
   for (const [arch, style] of styles) {
     const untiled = await stylizeImage(style, content, { tile: 0, margin: 0 });
-    const fast = await stylizeImage(style, content, { ...TILED, statsSize: W });
-    const exact = await stylizeImage(style, content, { ...TILED, exactStats: true });
+    const fast = await stylizeImage(style, content, { ...TILED, fastStats: true, statsSize: W });
+    const exact = await stylizeImage(style, content, { ...TILED });
     t.diagnostic(`${arch}: fast ${psnr(fast, untiled).toFixed(1)} dB, exact ${psnr(exact, untiled).toFixed(1)} dB against untiled`);
     assert.ok(psnr(fast, untiled) >= 60, `${arch}: fast vs untiled ${psnr(fast, untiled).toFixed(1)} dB`);
     assert.ok(psnr(exact, untiled) >= 60, `${arch}: exact vs untiled ${psnr(exact, untiled).toFixed(1)} dB`);
   }
 });
 
-test('the tile progress counts one statistics run, then the tiles (exact: a pass per norm first)', async () => {
+test('the tile progress: exact counts a pass per norm, then the tiles; fast one statistics run, then the tiles', async () => {
   const style = styles.get('lengstrom')!;
   const fast: [number, number][] = [];
-  await stylizeImage(style, content, { ...TILED, statsSize: STATS, onTile: (d, n) => fast.push([d, n]) });
+  await stylizeImage(style, content, { ...TILED, fastStats: true, statsSize: STATS, onTile: (d, n) => fast.push([d, n]) });
   const exact: [number, number][] = [];
-  await stylizeImage(style, content, { ...TILED, exactStats: true, onTile: (d, n) => exact.push([d, n]) });
+  await stylizeImage(style, content, { ...TILED, onTile: (d, n) => exact.push([d, n]) });
   const tiles = planTiles(W, H, { tile: TILED.tile, overlap: TILED.tileOverlap, multiple: 4 }).length;
   const norms = withExternalNormStats(style.bytes, style.label)!.norms.length;
   assert.deepEqual(fast.map(([d]) => d), Array.from({ length: tiles + 1 }, (_, i) => i + 1));
@@ -125,10 +125,11 @@ test('the tile progress counts one statistics run, then the tiles (exact: a pass
   assert.equal(exact.length, tiles * (norms + 1));
 });
 
-test('bad exactStats and statsSize are refused before any work', async () => {
+test('bad fastStats and statsSize are refused before any work', async () => {
   const style = styles.get('lengstrom')!;
-  await assert.rejects(stylizeImage(style, content, { statsSize: 32 }), /Expected a number between 64 and 65536 for statsSize but received 32/);
-  await assert.rejects(stylizeImage(style, content, { exactStats: 'yes' as never }), TypeError);
+  await assert.rejects(stylizeImage(style, content, { fastStats: true, statsSize: 32 }), /Expected a number between 64 and 65536 for statsSize but received 32/);
+  await assert.rejects(stylizeImage(style, content, { statsSize: 256 }), /Expected fastStats with statsSize but received statsSize 256 alone/);
+  await assert.rejects(stylizeImage(style, content, { fastStats: 'yes' as never }), TypeError);
 });
 
 test('interrupted during the tiles: no output and no temporary file is left', async () => {
@@ -144,26 +145,29 @@ test('interrupted during the tiles: no output and no temporary file is left', as
   assert.deepEqual(tempLeftovers(await listTree(dir.dir)), []);
 });
 
-test('CLI: --stats-size and --exact-stats reach the tiled run; a bad --stats-size writes nothing', async () => {
+test('CLI: --fast-stats and --stats-size reach the tiled run, exact is the default; a bad --stats-size writes nothing', async () => {
   const input = dir.path('cli-in.png');
   await writeImage(input, content);
   const model = dir.path('lengstrom.onnx');
   const style = styles.get('lengstrom')!;
   const common = ['--model', model, '--tile', '128', '--tile-overlap', '64', '--margin', '0', '--threads', '1'];
-  const fastRun = await runCli(['stylize', input, ...common, '--stats-size', String(STATS), '-o', dir.path('fast.png')]);
+  const fastRun = await runCli(['stylize', input, ...common, '--fast-stats', '--stats-size', String(STATS), '-o', dir.path('fast.png')]);
   assert.equal(fastRun.code, 0, fastRun.stderr);
-  const exactRun = await runCli(['stylize', input, ...common, '--exact-stats', '-o', dir.path('exact.png')]);
+  const exactRun = await runCli(['stylize', input, ...common, '-o', dir.path('exact.png')]);
   assert.equal(exactRun.code, 0, exactRun.stderr);
   // What was written is what the API gives for the same options, to 8-bit rounding.
   const source = (await readImage(input)).image;
   const fast = (await readImage(dir.path('fast.png'))).image;
   const exact = (await readImage(dir.path('exact.png'))).image;
-  assert.ok(psnr(fast, await stylizeImage(style, source, { ...TILED, statsSize: STATS })) >= 45);
-  assert.ok(psnr(exact, await stylizeImage(style, source, { ...TILED, exactStats: true })) >= 45);
+  assert.ok(psnr(fast, await stylizeImage(style, source, { ...TILED, fastStats: true, statsSize: STATS })) >= 45);
+  assert.ok(psnr(exact, await stylizeImage(style, source, { ...TILED })) >= 45);
   assert.ok(psnr(fast, exact) < 40, 'downscaled statistics and exact ones should give different images here');
 
-  const bad = await runCli(['stylize', input, ...common, '--stats-size', '10', '-o', dir.path('bad.png')]);
+  const bad = await runCli(['stylize', input, ...common, '--fast-stats', '--stats-size', '10', '-o', dir.path('bad.png')]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /Expected a number between 64 and 65536 for --stats-size but received 10/);
+  const alone = await runCli(['stylize', input, ...common, '--stats-size', '128', '-o', dir.path('bad.png')]);
+  assert.notEqual(alone.code, 0);
+  assert.match(alone.stderr, /Expected --fast-stats with --stats-size/);
   assert.equal(await stat(dir.path('bad.png')).catch(() => null), null);
 });
