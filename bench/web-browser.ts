@@ -80,7 +80,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
               await page.close();
               const peer = await nodeFps(network.name, size, 2, Math.min(options.seconds, 5));
               const shown = `${fps.frames === 0 ? '< ' : ''}${fps.fps.toFixed(fps.fps < 1 ? 2 : 1)}`;
-              rows.push([network.label, size, backend, shown, fps.frames, (1000 / fps.fps).toFixed(0), fps.runMs.toFixed(0), fps.cpuMsPerFrame.toFixed(0), peer.toFixed(1), (fps.fps / peer).toFixed(2)]);
+              rows.push([network.label, size, backend, shown, fps.frames, (1000 / fps.fps).toFixed(0), fps.runMs > 0 ? fps.runMs.toFixed(0) : '', fps.cpuMsPerFrame.toFixed(0), peer.toFixed(1), (fps.fps / peer).toFixed(2)]);
             } catch (error) {
               rows.push([network.label, size, backend, 'failed', '', '', '', '', '', '']);
               notes.push(`${network.label} ${size} ${backend}: ${(error as Error).message.split('\n')[0]}`);
@@ -97,7 +97,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
     console.log('Peer: onnxruntime-node (2 threads) running the same network on that padded input in the bench process, network alone.');
     console.log('frame ms: 1000 / page fps; run ms: the network in the inference worker as the page sees it (median of its runMs), the rest of a frame is');
     console.log('grabbing, packing, unpacking, drawing and waiting for the next animation frame on the main thread. CPU ms/frame: all Chromium');
-    console.log("processes' CPU time per frame shown (little changed by other jobs; 2 cores give at most 2000 CPU ms a second).\n");
+    console.log("processes' CPU time per frame shown (it rises too when other jobs share the machine; 2 cores give 2000 CPU ms a second).\n");
     console.log(table(['network', 'size', 'backend', 'page fps', 'frames', 'frame ms', 'run ms', 'CPU ms/frame', 'node fps', 'ratio'], rows));
     for (const note of notes) console.log(`- ${note}`);
     await profileLive(camera, server.url, options.networks[0], '320x240', LIVE_MARGIN, Math.min(options.seconds, 6));

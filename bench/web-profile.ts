@@ -52,12 +52,12 @@ async function sourceMapOf(url: string, cache: Map<string, MappedSource | null>)
 async function label(node: ProfileNode, maps: Map<string, MappedSource | null>): Promise<string> {
   const { functionName, url, lineNumber, columnNumber } = node.callFrame;
   if (functionName.startsWith('(')) return functionName;
-  if (url.endsWith('.wasm') || /^\$|^wasm-function/.test(functionName)) return 'onnxruntime-web wasm (kernels on the main thread)';
+  if (url.endsWith('.wasm') || /^\$|^wasm-function/.test(functionName)) return 'onnxruntime-web wasm (the network\'s kernels)';
   if (url === '') return `${functionName || '(anonymous)'} (browser built-in)`;
   const mapped = await sourceMapOf(url, maps);
   const entry = mapped?.map.findEntry(lineNumber, columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
   if (mapped === null || entry?.originalSource === undefined) return `${functionName || '(anonymous)'} in ${url.split('/').pop()}`;
-  const file = entry.originalSource.replace(/^(\.\.\/)+/, '').replace(/^.*node_modules\//, '');
+  const file = entry.originalSource.replace(/^.*node_modules\//, '').replace(/^.*\/(web\/[^/]+)$/, '$1');
   const line = mapped.sources.get(entry.originalSource)?.[entry.originalLine ?? 0] ?? '';
   const name = /(?:function\s*\*?\s*|async\s+)?([A-Za-z_$][\w$]*)\s*(?:=\s*(?:async\s*)?\(|\()/.exec(line.trim())?.[1];
   if (file.startsWith('onnxruntime-web')) return 'onnxruntime-web JavaScript';

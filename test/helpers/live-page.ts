@@ -88,7 +88,7 @@ export interface FpsMeasure {
   readonly runMs: number;
   /**
    * CPU time of all Chromium's processes per frame shown, in ms (CDP SystemInfo.getProcessInfo):
-   * unlike fps, it changes little when other jobs share the machine.
+   * what a frame costs the machine, not how long it waits for a core.
    */
   readonly cpuMsPerFrame: number;
 }
