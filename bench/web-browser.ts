@@ -95,8 +95,8 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
     console.log(`\n## Web: live view fps in headless Chromium, fake camera, ${options.seconds} s (at least 2 frames) after 3 warm-up frames (WebGPU: 1)\n`);
     console.log(`The page pads each frame by ${LIVE_MARGIN} px (reflected) to a multiple of 4: the network sees ${plans.map((p) => `${p.paddedWidth}x${p.paddedHeight}`).join(' and ')}.`);
     console.log('Peer: onnxruntime-node (2 threads) running the same network on that padded input in the bench process, network alone.');
-    console.log('frame ms: 1000 / page fps; run ms: the network in the inference worker as the page sees it (median of its runMs), the rest of a frame is');
-    console.log('grabbing, packing, unpacking, drawing and waiting for the next animation frame on the main thread. CPU ms/frame: all Chromium');
+    console.log('frame ms: 1000 / page fps; run ms: onnxruntime\'s own time for a frame in the inference worker (median of the hook\'s runMs); the page');
+    console.log('keeps two frames in flight, so its grabbing, packing and drawing overlap the run. CPU ms/frame: all Chromium');
     console.log("processes' CPU time per frame shown (it rises too when other jobs share the machine; 2 cores give 2000 CPU ms a second).\n");
     console.log(table(['network', 'size', 'backend', 'page fps', 'frames', 'frame ms', 'run ms', 'CPU ms/frame', 'node fps', 'ratio'], rows));
     for (const note of notes) console.log(`- ${note}`);

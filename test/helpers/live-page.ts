@@ -14,7 +14,7 @@ export interface LiveHook {
   /** Stylised frames shown so far. */
   readonly frames: number;
   readonly fps: number;
-  /** How long the last network run took, in ms, as the page saw it (the worker's round trip). */
+  /** How long the last network run took, in ms (onnxruntime's own time, measured in the worker). */
   readonly runMs: number;
   readonly error?: string;
 }
