@@ -34,6 +34,8 @@ export interface BrowserBenchOptions {
   readonly seconds: number;
   /** Frames for the memory run (default 1,000). */
   readonly memoryFrames?: number;
+  /** Backends to time (default both). */
+  readonly backends?: readonly (typeof BACKENDS)[number][];
 }
 
 /** onnxruntime-node on the page's padded input for `size`: frames per second of the network alone. */
@@ -65,7 +67,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
   const rows: (string | number)[][] = [];
   const notes: string[] = [];
   try {
-    for (const backend of BACKENDS) {
+    for (const backend of options.backends ?? BACKENDS) {
       const browser: Browser = await launchChromium({ camera, webgpu: backend === 'webgpu' });
       try {
         console.error(`bench web: ${await browser.version()}, ${backend}`);

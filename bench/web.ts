@@ -8,7 +8,7 @@
  * (same speed, no style); the quality network is the shared lengstrom `wave` checkpoint. Both are
  * copied or imported into a temporary store, so the user's store is never written.
  * Flags: --web-seconds N (per measurement, default 10), --web-clients 1,2,8, --web-memory-frames N (default 1000),
- * --web-skip-server (browser part only).
+ * --web-backends wasm,webgpu, --web-skip-server (browser part only).
  */
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -68,7 +68,8 @@ export async function benchWeb(dataDir: string, threads: number, args: readonly 
     // Other jobs may share the machine: the load average says how contended these figures are.
     console.log(`\nLoad average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} logical cores.`);
     if (!args.includes('--web-skip-server')) await benchServerStylize({ models: [realtime, quality], jpeg, dir, env, threads, clients, seconds });
-    await benchBrowser({ networks: [realtime, quality], memoryNetwork: tiny, dir, env, seconds, memoryFrames: Number(flag(args, '--web-memory-frames') ?? 1000) });
+    await benchBrowser({ networks: [realtime, quality], memoryNetwork: tiny, dir, env, seconds, memoryFrames: Number(flag(args, '--web-memory-frames') ?? 1000),
+      backends: (flag(args, '--web-backends') ?? 'wasm,webgpu').split(',').filter((b): b is 'wasm' | 'webgpu' => b === 'wasm' || b === 'webgpu') });
   } finally {
     if (previousHome === undefined) delete process.env.PASTICHE_HOME;
     else process.env.PASTICHE_HOME = previousHome;
