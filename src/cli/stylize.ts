@@ -154,7 +154,7 @@ export function stylizeCommand(): Command {
     .option('--max-memory <GiB>', `memory budget for one image, checked from its header before decoding (default: ${DEFAULT_MAX_MEMORY / GiB})`)
     .option('--strength <0..1>', 'how much style: 0 returns the content, 1 the full network output (default: 1)')
     .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance (style on brightness only) or histogram (match each channel's histogram to the content) (default: off)").choices([...COLOR_MODES]))
-    .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 48)')
+    .option('--margin <pixels>', 'reflected border added while the network runs, hiding the frame its padding paints at the edges; 0 is fastest (default: 48 for imported and zero-padded networks, 0 for the reflection-padded pastiche architectures, which paint no frame)')
     .option('--tile <pixels|auto>', 'run large images in overlapping tiles of this size; 0 never tiles (default: auto, above ~4 MP)')
     .option('--tile-overlap <pixels>', 'overlap between tiles; the network sees this much context past each seam (default: 64)')
     .option('--fast-stats', 'tiled images (above ~4 MP): instance-norm statistics from one run over a downscaled copy, then one pass over the tiles: ~8x less work than the default exact statistics (one pass over every tile per norm), but not the same picture (~21 dB PSNR against exact on a 4000x3000 photo: the texture changes) (default: off, exact)', false)

@@ -337,6 +337,16 @@ export function buildTransformer(config: TransformerConfig, params: ReadonlyMap<
 }
 
 /**
+ * Whether a stored model's architecture (metadata `pastiche.architecture`, e.g. `realtime` or
+ * `compact[24,48,96]x4`) pads by reflection: such networks paint no frame along the image edges,
+ * so they need no margin around the image. Unknown and imported architectures answer false.
+ */
+export function isReflectionPadded(architecture: string): boolean {
+  const name = architecture.replace(/\[.*$/, '');
+  return name in ARCHITECTURES && ARCHITECTURES[name as ArchitectureName].padding === 'reflect';
+}
+
+/**
  * A named architecture, optionally with other widths or another number of residual blocks
  * ("custom widths/blocks"): the name records both, e.g. `compact[24,48,96]x4`.
  * @throws RangeError for an unknown name or out-of-range sizes.

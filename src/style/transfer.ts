@@ -23,6 +23,8 @@ import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
 import { checkFiniteOutput } from '../weights/model-door.js';
+import { META } from '../weights/store.js';
+import { isReflectionPadded } from '../nets/transformer.js';
 
 export const COLOR_MODES = ['luminance', 'histogram'] as const;
 export type ColorMode = (typeof COLOR_MODES)[number];
@@ -57,12 +59,22 @@ export const DEFAULT_STATS_SIZE = 1024;
  */
 export const DEFAULT_MARGIN = 48;
 
+/**
+ * The margin a model runs with when none is asked for: {@link DEFAULT_MARGIN} for zero-padded and
+ * imported networks, 0 for pastiche's reflection-padded architectures. Those paint no frame: with
+ * wave-rt at 640x480 the corner crops of margin 0 and 48 look the same, while the margin cost twice
+ * the network time per frame (a 736x576 input instead of 640x480).
+ */
+export function defaultMargin(style: Pick<StyleModel, 'metadata'>): number {
+  return isReflectionPadded(style.metadata[META.architecture] ?? '') ? 0 : DEFAULT_MARGIN;
+}
+
 export interface StylizeOptions {
   /** Resize so the longer side has this many pixels (default: keep the size). */
   readonly size?: number;
   /** Tile side in pixels; 'auto' (default) tiles images above ~4 MP; 0 never tiles. */
   readonly tile?: number | 'auto';
-  /** Reflected border in pixels around the image while it runs (default 48; 0 for speed). */
+  /** Reflected border in pixels around the image while it runs (default {@link defaultMargin}: 48, or 0 for pastiche's reflection-padded networks). */
   readonly margin?: number;
   /** Overlap between tiles in pixels (default 64): context each tile sees past its seams. */
   readonly tileOverlap?: number;
@@ -189,7 +201,7 @@ function tileSide(width: number, height: number, options: Pick<StylizeOptions, '
 
 /** The network applied to the whole image (with its margin), in overlapping tiles when it is large. */
 async function stylizeWhole(style: StyleModel, content: RgbImage, options: StylizeOptions): Promise<RgbImage> {
-  const margin = options.margin ?? DEFAULT_MARGIN;
+  const margin = options.margin ?? defaultMargin(style);
   if (margin === 0) return stylizeTiledOrWhole(style, content, options);
   const padded = reflectPad(content, { left: margin, top: margin, right: margin, bottom: margin });
   const out = await stylizeTiledOrWhole(style, padded, options);

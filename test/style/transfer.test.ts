@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile, truncate, readFile, mkdir, link, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStyleModel, type StyleModel } from '../../src/style/model.js';
-import { stylizeFile, stylizeFolder, stylizeImage, stylizeVideo } from '../../src/style/transfer.js';
+import { DEFAULT_MARGIN, defaultMargin, stylizeFile, stylizeFolder, stylizeImage, stylizeVideo } from '../../src/style/transfer.js';
 import { FileError } from '../../src/util/errors.js';
 import { readImage, writeImage, imageSize } from '../../src/image/codec.js';
 import { resizeImage } from '../../src/image/resize.js';
@@ -20,7 +20,7 @@ import { clearModelCache } from '../../src/runtime/index.js';
 import { dataPath } from '../helpers/data.js';
 import { maxAbsDiff, meanAbsDiff } from '../helpers/compare.js';
 import { listTree, scratch, snapshotTree, tempLeftovers } from '../helpers/files.js';
-import { ZOO_SCALE, ZOO_SHIFT, zooLikeModel } from '../helpers/models.js';
+import { ZOO_SCALE, ZOO_SHIFT, tinyTransformerModel, zooLikeModel } from '../helpers/models.js';
 import { smoothImage } from '../image/fixtures.js';
 import { audioSeconds, firstFrame, makeClip, meanAbsDiff as meanFrameDiff } from '../video/clips.js';
 
@@ -160,6 +160,26 @@ test('margin 0 and the default margin both work; bad options are refused', { ski
   await assert.rejects(stylizeImage(style, content, { tile: 16 }), RangeError);
   await assert.rejects(stylizeImage(style, content, { size: 2.5 }), { name: 'TypeError', message: 'Expected an integer for size but received 2.5' });
   await assert.rejects(stylizeImage(style, content, { preserveColors: 'lab' as never }), /Expected one of 'luminance', 'histogram' for preserveColors but received 'lab'/);
+});
+
+test('the default margin is 0 for reflection-padded pastiche architectures and 48 for the rest', async () => {
+  const dir = await scratch('margin-default-');
+  const content = smoothImage(40, 30);
+  const cases = [['realtime', 0], ['compact', 0], ['pytorch-examples', 0], ['lengstrom', DEFAULT_MARGIN]] as const;
+  for (const [arch, expected] of cases) {
+    const path = dir.path(`${arch}.onnx`);
+    await writeFile(path, tinyTransformerModel(arch));
+    const model = await openStyleModel(path);
+    assert.equal(defaultMargin(model), expected, arch);
+    const byDefault = await stylizeImage(model, content);
+    const explicit = await stylizeImage(model, content, { margin: expected });
+    const other = await stylizeImage(model, content, { margin: expected === 0 ? DEFAULT_MARGIN : 0 });
+    assert.deepEqual(byDefault.data, explicit.data, `${arch}: the default is margin ${expected}`);
+    assert.ok(meanAbsDiff(byDefault.data, other.data) > 0.01, `${arch}: the other margin gives another picture`);
+  }
+  assert.equal(defaultMargin({ metadata: {} }), DEFAULT_MARGIN, 'an imported model without metadata keeps the margin');
+  assert.equal(defaultMargin({ metadata: { 'pastiche.architecture': 'compact[24,48,96]x4' } }), 0, 'custom widths keep their padding');
+  await dir.cleanup();
 });
 
 // ---- Tiling ------------------------------------------------------------------------------------
