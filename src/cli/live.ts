@@ -91,7 +91,7 @@ export function liveCommand(): Command {
     .option('--strength <0..1>', 'how much style: 0 returns the content, 1 the full network output (default: 1)')
     .addOption(new Option('--preserve-colors <mode>', "keep the content's colours: luminance or histogram (default: off)").choices([...COLOR_MODES]))
     .option('--temporal <0..1>', 'against flicker, keep this much of the previous output where the input is unchanged (default: 0, off)')
-    .option('--margin <pixels>', 'reflected border added while the network runs, hiding its edge frame; 0 is fastest (default: 48)')
+    .option('--margin <pixels>', 'reflected border added while the network runs, hiding its edge frame; 0 is fastest (default: 48 for imported and zero-padded networks, 0 for the reflection-padded pastiche architectures)')
     .option('--crf <0..51>', 'H.264 quality of a file or stream, lower is better (default: 18 for files, 23 for streams)')
     .option('--json', 'print the result as JSON on stdout', false);
   addRuntimeOptions(command);

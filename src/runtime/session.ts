@@ -23,6 +23,9 @@ export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }
 
+/** Spinning threads by default: see {@link RuntimeOptions.spinning}. */
+export const SPINNING_DEFAULT = false;
+
 export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'coreml', 'dml', 'webgpu', 'tensorrt'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
@@ -31,6 +34,12 @@ export interface RuntimeOptions {
   readonly threads?: number;
   /** Where to run: 'cpu' (default), or 'cuda' / 'coreml' / 'dml' where the platform has them. */
   readonly executionProvider?: ExecutionProvider;
+  /**
+   * Whether onnxruntime's idle threads busy-wait for the next operator (default off). Spinning
+   * saves microseconds per operator on an idle machine but burns the cores that ffmpeg's decoder
+   * and encoder, the browser or other jobs need: see {@link SPINNING_DEFAULT}.
+   */
+  readonly spinning?: boolean;
   /**
    * onnxruntime's CPU memory arena (default on): faster for repeated runs, but it keeps its
    * high-water mark in chunks, which for one huge graph can cost gigabytes.
@@ -112,6 +121,7 @@ export class Model {
       logSeverityLevel: DEBUG ? 2 : 4,
       intraOpNumThreads: options.threads ?? defaultThreads(),
       interOpNumThreads: 1,
+      extra: { session: { intra_op: { allow_spinning: (options.spinning ?? SPINNING_DEFAULT) ? '1' : '0' } } },
     };
     try {
       const session = typeof source === 'string'
