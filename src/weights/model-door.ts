@@ -169,7 +169,12 @@ export async function readOnnxFile(path: string, maxBytes = MODEL_MAX_BYTES): Pr
 export function checkFiniteOutput(label: string, data: Float32Array, context = ''): void {
   let bad = 0;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) bad++;
-  if (bad > 0) throw new Error(`${label}: produced non-finite values (NaN or Infinity in ${bad} of ${data.length} outputs${context})`);
+  if (bad > 0) throw nonFiniteOutput(label, bad, data.length, context);
+}
+
+/** The error for a model whose output held `bad` non-finite values of `total`. */
+export function nonFiniteOutput(label: string, bad: number, total: number, context = ''): Error {
+  return new Error(`${label}: produced non-finite values (NaN or Infinity in ${bad} of ${total} outputs${context})`);
 }
 
 /** A smooth, varied test image (RGB 16..239): no flat areas, where a normalisation might divide by zero. */

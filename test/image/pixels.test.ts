@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alphaOf, toInterleaved, toRgbImage } from '../../src/image/pixels.js';
+import { alphaOf, clampCountingNonFinite, clampToPixelRange, toInterleaved, toRgbImage } from '../../src/image/pixels.js';
 import { fitLongerSide, resizeImage } from '../../src/image/resize.js';
 import { imageFrom, maxDifference, noiseImage, smoothImage } from './fixtures.js';
 
@@ -79,4 +79,16 @@ test('fitLongerSide keeps the aspect ratio with the longer side at the size', ()
   assert.deepEqual(fitLongerSide(10000, 3, 100), { width: 100, height: 1 });
   assert.deepEqual(fitLongerSide(200, 100, 401), { width: 401, height: 201 });
   assert.throws(() => fitLongerSide(10, 10, 0), RangeError);
+});
+
+test('clampCountingNonFinite clamps like clampToPixelRange and counts NaN and ±Infinity in the same pass', () => {
+  const values = [-1e30, -Infinity, -0.5, 0, 12.25, 255, 255.5, Infinity, NaN, 1e30, NaN, 128];
+  const data = new Float32Array(values);
+  const bad = clampCountingNonFinite(data);
+  assert.equal(bad, values.filter((v) => !Number.isFinite(v)).length);
+  assert.deepEqual([...data], values.map((v) => (Number.isNaN(v) ? 0 : Math.min(255, Math.max(0, v)))));
+  const healthy = Float32Array.from({ length: 1000 }, (_, i) => (i * 37) % 300 - 20);
+  const expected = clampToPixelRange(healthy.slice());
+  assert.equal(clampCountingNonFinite(healthy), 0);
+  assert.deepEqual(healthy, expected);
 });
