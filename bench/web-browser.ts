@@ -11,7 +11,7 @@ import { clearModelCache, loadModel } from '../src/runtime/index.js';
 import { modelPath } from '../src/weights/store.js';
 import { readFile } from 'node:fs/promises';
 import { browserSkip, fakeCameraClip, launchChromium } from '../test/helpers/browser.js';
-import { liveUrl, measureFps, openLive } from '../test/helpers/live-page.js';
+import { liveMarginOf, liveUrl, measureFps, openLive } from '../test/helpers/live-page.js';
 import { planFrame } from '../web/pixels.js';
 import { profileLive } from './web-profile.js';
 import { benchLiveMemory } from './web-memory.js';
@@ -19,8 +19,6 @@ import { startServerChild } from './web-server.js';
 import { table } from './util.js';
 import type { BenchNetwork } from './web.js';
 
-/** The reflected border the bench asks the page for (the page's default, DEFAULT_LIVE_MARGIN in web/hook.ts). */
-export const LIVE_MARGIN = 16;
 const SIZES = ['320x240', '640x480'] as const;
 const BACKENDS = ['wasm', 'webgpu'] as const;
 
@@ -39,9 +37,9 @@ export interface BrowserBenchOptions {
 }
 
 /** onnxruntime-node on the page's padded input for `size`: frames per second of the network alone. */
-async function nodeFps(name: string, size: string, threads: number, seconds: number): Promise<number> {
+async function nodeFps(name: string, margin: number, size: string, threads: number, seconds: number): Promise<number> {
   const [width, height] = size.split('x').map(Number);
-  const plan = planFrame(width, height, LIVE_MARGIN);
+  const plan = planFrame(width, height, margin);
   const model = await loadModel(await readFile(modelPath(name)), { threads }, name);
   const data = new Float32Array(3 * plan.paddedWidth * plan.paddedHeight).fill(128);
   const run = () => model.run({ image: { data, dims: [1, 3, plan.paddedHeight, plan.paddedWidth] } });
@@ -66,6 +64,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
   const server = await startServerChild(options.env);
   const rows: (string | number)[][] = [];
   const notes: string[] = [];
+  const margins = new Map<string, number>();
   try {
     for (const backend of options.backends ?? BACKENDS) {
       const browser: Browser = await launchChromium({ camera, webgpu: backend === 'webgpu' });
@@ -73,18 +72,24 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
         console.error(`bench web: ${await browser.version()}, ${backend}`);
         for (const network of options.networks) {
           for (const size of SIZES) {
-            const url = liveUrl(server.url, { model: network.name, backend, size }) + `&margin=${LIVE_MARGIN}`;
+            const url = liveUrl(server.url, { model: network.name, backend, size });
+            let plan: ReturnType<typeof planFrame> | undefined;
             try {
               const page = await openLive(browser, url, 120_000);
               // Warm-up: the first frames compile kernels and grow arenas. SwiftShader's WebGPU
               // takes tens of seconds a frame here, so it gets one warm-up frame and longer waits.
               const fps = backend === 'wasm' ? await measureFps(browser, page, 3, options.seconds, 60) : await measureFps(browser, page, 1, options.seconds, 90);
+              // The page's own margin for the network (none for reflection-padded architectures),
+              // asked once per network from a WASM frame: a WebGPU frame may take minutes.
+              if (!margins.has(network.name)) margins.set(network.name, await liveMarginOf(page));
+              const margin = margins.get(network.name)!;
+              plan = planFrame(Number(size.split('x')[0]), Number(size.split('x')[1]), margin);
               await page.close();
-              const peer = await nodeFps(network.name, size, 2, Math.min(options.seconds, 5));
+              const peer = await nodeFps(network.name, margin, size, 2, Math.min(options.seconds, 5));
               const shown = `${fps.frames === 0 ? '< ' : ''}${fps.fps.toFixed(fps.fps < 1 ? 2 : 1)}`;
-              rows.push([network.label, size, backend, shown, fps.frames, (1000 / fps.fps).toFixed(0), fps.runMs > 0 ? fps.runMs.toFixed(0) : '', fps.cpuMsPerFrame.toFixed(0), peer.toFixed(1), (fps.fps / peer).toFixed(2)]);
+              rows.push([network.label, size, `${plan.paddedWidth}x${plan.paddedHeight}`, backend, shown, fps.frames, (1000 / fps.fps).toFixed(0), fps.runMs > 0 ? fps.runMs.toFixed(0) : '', fps.cpuMsPerFrame.toFixed(0), peer.toFixed(1), (fps.fps / peer).toFixed(2)]);
             } catch (error) {
-              rows.push([network.label, size, backend, 'failed', '', '', '', '', '', '']);
+              rows.push([network.label, size, plan ? `${plan.paddedWidth}x${plan.paddedHeight}` : '', backend, 'failed', '', '', '', '', '', '']);
               notes.push(`${network.label} ${size} ${backend}: ${(error as Error).message.split('\n')[0]}`);
             }
           }
@@ -93,16 +98,15 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<void> 
         await browser.close();
       }
     }
-    const plans = SIZES.map((s) => planFrame(Number(s.split('x')[0]), Number(s.split('x')[1]), LIVE_MARGIN));
     console.log(`\n## Web: live view fps in headless Chromium, fake camera, ${options.seconds} s (at least 2 frames) after 3 warm-up frames (WebGPU: 1)\n`);
-    console.log(`The page pads each frame by ${LIVE_MARGIN} px (reflected) to a multiple of 4: the network sees ${plans.map((p) => `${p.paddedWidth}x${p.paddedHeight}`).join(' and ')}.`);
+    console.log("The page pads each frame by the network's live margin (web/hook.ts liveMargin: 0 for reflection-padded architectures, else 16 px) to a multiple of 4: 'network input'.");
     console.log('Peer: onnxruntime-node (2 threads) running the same network on that padded input in the bench process, network alone.');
     console.log('frame ms: 1000 / page fps; run ms: onnxruntime\'s own time for a frame in the inference worker (median of the hook\'s runMs); the page');
     console.log('keeps two frames in flight, so its grabbing, packing and drawing overlap the run. CPU ms/frame: all Chromium');
     console.log("processes' CPU time per frame shown (it rises too when other jobs share the machine; 2 cores give 2000 CPU ms a second).\n");
-    console.log(table(['network', 'size', 'backend', 'page fps', 'frames', 'frame ms', 'run ms', 'CPU ms/frame', 'node fps', 'ratio'], rows));
+    console.log(table(['network', 'size', 'network input', 'backend', 'page fps', 'frames', 'frame ms', 'run ms', 'CPU ms/frame', 'node fps', 'ratio'], rows));
     for (const note of notes) console.log(`- ${note}`);
-    await profileLive(camera, server.url, options.networks[0], '320x240', LIVE_MARGIN, Math.min(options.seconds, 6));
+    await profileLive(camera, server.url, options.networks[0], '320x240', Math.min(options.seconds, 6));
     await benchLiveMemory(camera, server.url, options.memoryNetwork, options.memoryFrames ?? 1000);
   } finally {
     await server.stop();

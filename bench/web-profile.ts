@@ -81,10 +81,10 @@ async function selfTimes(profile: Profile, maps: Map<string, MappedSource | null
 const frameCount = (page: Page) => page.evaluate(() => (globalThis as unknown as { pastiche: { frames: number } }).pastiche.frames);
 
 /** Profiles the live view of `network` at `size` on WASM for `seconds` and prints ms per frame by function, per thread. */
-export async function profileLive(camera: string, server: string, network: BenchNetwork, size: string, margin: number, seconds: number): Promise<void> {
+export async function profileLive(camera: string, server: string, network: BenchNetwork, size: string, seconds: number): Promise<void> {
   const browser = await launchChromium({ camera });
   try {
-    const page = await openLive(browser, liveUrl(server, { model: network.name, backend: 'wasm', size }) + `&margin=${margin}`, 180_000);
+    const page = await openLive(browser, liveUrl(server, { model: network.name, backend: 'wasm', size }), 180_000);
     const inspector = await Inspector.attach(page);
     await waitFrames(page, 3, 120_000);
     await inspector.session.send('Profiler.enable');

@@ -70,6 +70,11 @@ export async function openLive(browser: Browser, url: string, timeoutMs = 60_000
   return page;
 }
 
+/** The reflected margin the live view pads frames with (from the next frame's capture()). */
+export async function liveMarginOf(page: Page): Promise<number> {
+  return page.evaluate(() => (window.pastiche as unknown as { capture(): Promise<{ margin: number }> }).capture().then((c) => c.margin));
+}
+
 /** Waits until the page has shown at least `frames` stylised frames. */
 export async function waitFrames(page: Page, frames: number, timeoutMs: number): Promise<void> {
   await page.waitForFunction((n) => (window.pastiche?.frames ?? 0) >= n || window.pastiche?.state === 'error', frames, { timeout: timeoutMs, polling: 100 });
