@@ -28,6 +28,18 @@ import type { Backend } from './runtime.js';
 
 /** The reflected border the live view adds around each frame of a zero-padded network; photos use Node's 48. */
 export const DEFAULT_LIVE_MARGIN = 16;
+/** Node's margin for zero-padded and external networks (src/style/transfer.ts DEFAULT_MARGIN). */
+export const NODE_MARGIN = 48;
+
+/** pastiche's reflection-padded architectures (src/nets/transformer.ts isReflectionPadded): no edge frame to hide. */
+export function reflectionPadded(architecture: string | undefined): boolean {
+  return /^(realtime|compact|pytorch-examples)\b/.test(architecture ?? '');
+}
+
+/** The margin `pastiche stylize` gives a photo (src/style/transfer.ts defaultMargin), so the page's result matches it. */
+export function photoMargin(architecture: string | undefined): number {
+  return reflectionPadded(architecture) ? 0 : NODE_MARGIN;
+}
 
 /**
  * The live view's margin for a network of `architecture` (GET /api/models): none for pastiche's
@@ -36,7 +48,7 @@ export const DEFAULT_LIVE_MARGIN = 16;
  * (lengstrom's zero padding paints a frame along the edges; external models are unknown).
  */
 export function liveMargin(architecture: string | undefined): number {
-  return /^(realtime|compact|pytorch-examples)\b/.test(architecture ?? '') ? 0 : DEFAULT_LIVE_MARGIN;
+  return reflectionPadded(architecture) ? 0 : DEFAULT_LIVE_MARGIN;
 }
 
 export interface Capture {

@@ -5,7 +5,7 @@
  */
 import './style.css';
 import { Gallery } from './gallery.js';
-import { hook, liveMargin } from './hook.js';
+import { hook, liveMargin, photoMargin } from './hook.js';
 import { JobsPanel } from './jobs.js';
 import { LiveView } from './live.js';
 import { PhotoPanel, saveBlob } from './photo.js';
@@ -112,7 +112,8 @@ async function stylizePhoto(file: File): Promise<void> {
   lastPhoto = file;
   const model = gallery.model;
   if (model === null) return say(photoStatus, 'choose a model first (the store is empty)', true);
-  await photo.stylize(file, { model, backend: await photoBackend(), options: outputOptions(), maxPixels: photoMaxPixels });
+  const margin = photoMargin(gallery.info(model)?.architecture);
+  await photo.stylize(file, { model, backend: await photoBackend(), options: outputOptions(), margin, maxPixels: photoMaxPixels });
 }
 
 const dropZone = $('drop-zone');

@@ -1,14 +1,12 @@
 /**
- * Photos: an image dropped or chosen, stylised in the browser at its full size with Node's 48 px
- * margin (so the result matches `pastiche stylize`), or by the server (POST /api/stylize) when it
+ * Photos: an image dropped or chosen, stylised in the browser at its full size with Node's
+ * margin for the network (so the result matches `pastiche stylize`), or by the server (POST /api/stylize) when it
  * is too large for a tab; the result downloads as a full-resolution PNG.
  */
 import { apiFetch, fetchModel } from './api.js';
 import { inputBuffer, packFrame, planFrame, unpackOutput, type OutputOptions } from './pixels.js';
 import { messageOf, StyleSession, type Backend } from './runtime.js';
 
-/** Node's default margin (src/style/transfer.ts DEFAULT_MARGIN). */
-const PHOTO_MARGIN = 48;
 /**
  * Larger photos go to the server: a network's activations at 4 MP run to gigabytes, more than a
  * tab's WASM heap (4 GiB at most) or a GPU buffer comfortably holds; the server tiles them.
@@ -19,6 +17,8 @@ export interface PhotoSettings {
   readonly model: string;
   readonly backend: Backend;
   readonly options: OutputOptions;
+  /** The reflected border around the photo while it runs: {@link photoMargin} of the network. */
+  readonly margin: number;
   /** Photos above this many pixels go to the server (default {@link BROWSER_MAX_PIXELS}). */
   readonly maxPixels?: number;
 }
@@ -74,7 +74,7 @@ export class PhotoPanel {
     source.drawImage(bitmap, 0, 0);
     bitmap.close();
     const pixels = source.getImageData(0, 0, width, height);
-    const plan = planFrame(width, height, PHOTO_MARGIN);
+    const plan = planFrame(width, height, settings.margin);
     const buffers = { input: inputBuffer(plan), output: inputBuffer(plan) };
     packFrame(pixels.data, plan, buffers.input);
     await (await this.sessionFor(settings)).run(buffers, plan.paddedWidth, plan.paddedHeight);
