@@ -5,7 +5,7 @@ import { dirname, extname } from 'node:path';
 import { AbortError, FileError, messageOf, throwIfAborted } from '../util/errors.js';
 import { checkWritableDir, makeParents, sweepStaleTemps, tempPathFor, trackTemp, untrackTemp } from '../util/atomic.js';
 import { expectInteger, expectOneOf } from '../util/validate.js';
-import { ffmpegPath, inputArgs, notRunnable, probeVideo, StderrTail } from './ffmpeg.js';
+import { ffmpegPath, inputArgs, notRunnable, probeVideo, StderrTail, watchProcess } from './ffmpeg.js';
 
 export const x264Presets = [
   'ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow',
@@ -121,15 +121,8 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const stderr = new StderrTail();
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  let spawnError: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (error) => {
-      spawnError = error;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
+  const watched = watchProcess(child, stderr);
+  const exited = watched.exited;
   // EPIPE when ffmpeg dies early arrives here; the exit code and stderr say why.
   child.stdin.on('error', () => {});
 
@@ -155,7 +148,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
   /** Ends in failure: the temporary file goes, and this error is what every later call gets. */
   const fail = async (reason?: Error): Promise<Error> => {
     const error = reason !== undefined ? reason : signal?.aborted || state === 'aborted' ? new AbortError()
-      : spawnError !== undefined ? notRunnable(bin, spawnError)
+      : watched.spawnError !== undefined ? notRunnable(bin, watched.spawnError)
       : new FileError(output, `encoding failed (${stderr.reason(temp)})`);
     if (state !== 'aborted') {
       state = 'failed';
@@ -184,7 +177,7 @@ export async function createEncoder(options: EncoderOptions): Promise<VideoEncod
       // Racing against exit: a write into a dead ffmpeg may never call back.
       const written = new Promise<boolean>((resolve) => child.stdin.write(frame, (error) => resolve(error == null)));
       const ok = await Promise.race([written, exited.then(() => false)]);
-      if (!ok || child.exitCode !== null || spawnError !== undefined) {
+      if (!ok || child.exitCode !== null || watched.spawnError !== undefined) {
         await exited;
         throw await fail();
       }

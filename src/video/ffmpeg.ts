@@ -2,7 +2,7 @@
  * The ffmpeg binary: where it is, whether it runs, and how to read what it says.
  * There is no ffprobe in @ffmpeg-installer, so probing parses `ffmpeg -i`'s stream listing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { FileError, messageOf } from '../util/errors.js';
@@ -30,6 +30,23 @@ export function notRunnable(path: string, cause: unknown): Error {
     : code === 'EACCES' ? 'not executable (EACCES)'
     : messageOf(cause);
   return new Error(`ffmpeg not runnable at ${path}: ${reason}. Install ffmpeg or set FFMPEG_PATH`, { cause });
+}
+
+/**
+ * Watches a spawned ffmpeg or ffplay: its stderr goes into `stderr`, `exited` resolves with the exit
+ * code (null when it was killed or could not start), and `spawnError` holds why it could not start.
+ */
+export function watchProcess(child: ChildProcess, stderr: StderrTail): { readonly exited: Promise<number | null>; readonly spawnError: Error | undefined } {
+  let spawnError: Error | undefined;
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', (error) => {
+      spawnError = error;
+      resolve(null);
+    });
+    child.on('close', (code) => resolve(code));
+  });
+  return { exited, get spawnError() { return spawnError; } };
 }
 
 /** The last lines ffmpeg wrote to stderr, for error messages. */

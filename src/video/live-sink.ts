@@ -8,7 +8,7 @@ import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { refuseOverwritingInputs } from '../util/same-file.js';
 import { checkVideoOutput, createEncoder } from './encode.js';
-import { ffmpegPath, notRunnable, StderrTail } from './ffmpeg.js';
+import { ffmpegPath, notRunnable, StderrTail, watchProcess } from './ffmpeg.js';
 
 /** `-o :window` asks for a window, as `--window` does. */
 export const WINDOW_OUTPUT = ':window';
@@ -129,25 +129,18 @@ function rateOf(fps: string): number {
 function pipeSink(bin: string, args: readonly string[], label: string, closeIsEnd: boolean): LiveSink {
   const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   const stderr = new StderrTail();
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  let spawnError: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (error) => {
-      spawnError = error;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
+  const watched = watchProcess(child, stderr);
+  const exited = watched.exited;
   // EPIPE when the process dies early arrives here; its exit code and stderr say why.
   child.stdin.on('error', () => {});
-  const failure = (): Error => (spawnError !== undefined ? notRunnable(bin, spawnError)
+  const failure = (): Error => (watched.spawnError !== undefined ? notRunnable(bin, watched.spawnError)
     : new Error(`${label}: ${bin.endsWith('ffplay') ? 'ffplay' : 'ffmpeg'} failed (${stderr.reason(label)})`));
   const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   return {
     async write(frame) {
-      if (child.exitCode !== null || spawnError !== undefined) {
+      if (child.exitCode !== null || watched.spawnError !== undefined) {
         if (closeIsEnd && child.exitCode === 0) return false;
         throw failure();
       }
@@ -161,7 +154,7 @@ function pipeSink(bin: string, args: readonly string[], label: string, closeIsEn
     async finish() {
       child.stdin.end();
       const code = await exited;
-      if (code !== 0 && !(closeIsEnd && code === null && spawnError === undefined)) throw failure();
+      if (code !== 0 && !(closeIsEnd && code === null && watched.spawnError === undefined)) throw failure();
     },
     async abort() {
       kill();

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { AbortError, FileError, throwIfAborted } from '../util/errors.js';
 import { expectInteger, expectNumber, expectOneOf } from '../util/validate.js';
-import { ffmpegPath, inputArgs, notRunnable, parseRate, probeVideo, StderrTail } from './ffmpeg.js';
+import { ffmpegPath, inputArgs, notRunnable, parseRate, probeVideo, StderrTail, watchProcess } from './ffmpeg.js';
 import { latestOnly, type LatestItem } from './latest.js';
 
 /** Input formats `--format` names: capture devices, a filter graph, raw RGB24 frames on stdin. */
@@ -187,22 +187,16 @@ export async function openLiveSource(plan: LiveSourcePlan, size = 640, signal?: 
   const stderr = new StderrTail(400);
   const frames = latestOnly<LiveFrame>();
   let closed = false;
-  let spawnError: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (error) => {
-      spawnError = error;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
+  const watched = watchProcess(child, stderr);
+  const exited = watched.exited;
 
   // The banner (on stderr) says the frame size; bytes that come before it wait here.
   let header: ReturnType<typeof parseOutputStream> = null;
   const early: Buffer[] = [];
   let headerSeen: () => void = () => {};
   const headerReady = new Promise<void>((resolve) => (headerSeen = resolve));
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr.push(chunk);
+  // watchProcess's listener came first, so `stderr` already holds this chunk.
+  child.stderr.on('data', () => {
     if (header === null && (header = parseOutputStream(stderr.all())) !== null) headerSeen();
   });
 
@@ -248,7 +242,7 @@ export async function openLiveSource(plan: LiveSourcePlan, size = 640, signal?: 
   }
   if (header === null) {
     await exited;
-    if (spawnError !== undefined) throw notRunnable(bin, spawnError);
+    if (watched.spawnError !== undefined) throw notRunnable(bin, watched.spawnError);
     throw new Error(`cannot open ${plan.label} (${stderr.reason(plan.path ?? plan.label.replace(/^lavfi '(.*)'$/, '$1'))})`);
   }
   for (const chunk of early.splice(0)) take(chunk);
