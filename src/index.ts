@@ -13,9 +13,12 @@
 export { openStyleModel, type StyleModel } from './style/model.js';
 export {
   stylizeImage, stylizeFile, stylizeFolder, stylizeVideo, checkStylizeOptions, estimateStylizeMemory,
-  COLOR_MODES, DEFAULT_MARGIN, DEFAULT_TILE_OVERLAP, AUTO_TILE_PIXELS,
+  COLOR_MODES, DEFAULT_MARGIN, DEFAULT_TILE_OVERLAP, AUTO_TILE_PIXELS, defaultMargin,
   type StylizeOptions, type ColorMode, type FolderProgress, type FolderResult,
 } from './style/transfer.js';
+export { realtimeModelName, isRealtimeArchitecture } from './style/realtime.js';
+export { stylizeLive, LIVE_DEFAULT_SIZE, type StylizeLiveOptions } from './style/live.js';
+export { quantizeStoredModel, QUANTIZE_DEFAULTS, type QuantizeStoredOptions, type QuantizeStoredResult } from './style/quantize-stored.js';
 
 // Gatys optimisation: the image itself is optimised against VGG features and Gram matrices.
 export {
