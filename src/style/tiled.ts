@@ -6,7 +6,7 @@
  * ~1 MP), or exactly, gathered over the tiles norm by norm (one tiled pass per norm: 16 for the
  * lengstrom networks).
  */
-import { clampToPixelRange } from '../image/pixels.js';
+import { clampCountingNonFinite } from '../image/pixels.js';
 import { withModel, type Model } from '../runtime/index.js';
 import { cropImage, reflectPadTo } from '../image/pad.js';
 import { fitLongerSide, resizeImage } from '../image/resize.js';
@@ -14,7 +14,7 @@ import { planTiles, TileBlender } from '../image/tiles.js';
 import type { Rect, RgbImage } from '../image/types.js';
 import { throwIfAborted } from '../util/errors.js';
 import { withExternalNormStats, withNormStatsOutputs, type NormStatsModel } from '../weights/norm-stats.js';
-import { checkFiniteOutput } from '../weights/model-door.js';
+import { nonFiniteOutput } from '../weights/model-door.js';
 import type { StyleModel } from './model.js';
 
 // Sessions for the statistics passes are made per pass and released (withModel): each holds an
@@ -238,8 +238,9 @@ export async function stylizeTiled(
   } else {
     await withModel(models.bytes, style.runtime, `${style.label} (tiled)`, (full) => render(async (tile) => {
       const { result, padded, crop } = await runTile(full, style, tile, stats, style.output);
-      checkFiniteOutput(style.label, result.data, ' in a tile');
-      return cropImage({ data: clampToPixelRange(result.data), width: padded.width, height: padded.height }, crop);
+      const bad = clampCountingNonFinite(result.data);
+      if (bad > 0) throw nonFiniteOutput(style.label, bad, result.data.length, ' in a tile');
+      return cropImage({ data: result.data, width: padded.width, height: padded.height }, crop);
     }));
   }
   return cropImage(blender.result(), unpad);
