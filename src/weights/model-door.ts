@@ -15,6 +15,7 @@ import { open, stat } from 'node:fs/promises';
 import onnxProto, { type onnx } from 'onnx-proto';
 import { withModel } from '../runtime/index.js';
 import { FileError } from '../util/errors.js';
+import { unpackHalfWeights } from './half-weights.js';
 import { checkStyleModel, decodeOnnx } from './onnx-file.js';
 
 /**
@@ -143,12 +144,14 @@ export interface AdmittedModel {
 
 /**
  * The static checks on ONNX bytes: decodes, refuses external data, and checks one float image in
- * and one out.
+ * and one out. Weights stored as float16 (half-weights.ts, as the built-ins ship) come out
+ * as float32 initializers, so every user of the model sees the plain network.
  * @throws FileError naming `label`.
  */
 export function admitOnnx(bytes: Uint8Array, label: string): AdmittedModel {
   const model = decodeOnnx(bytes, label);
   checkNoExternalData(model, label);
+  unpackHalfWeights(model);
   return { model, ...checkStyleModel(model, label) };
 }
 
