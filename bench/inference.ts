@@ -2,7 +2,7 @@
  * `npm run bench -- --only inference`: every style network pastiche can reach, side by side in one
  * run, at 256² and 640x480, batch 1, fp32 and int8 (quantizeModel, calibrated on 6 photos/train
  * photos; PSNR against fp32 on a photos/val photo at that size):
- *  - the store's float models (`pastiche models list`; the int8 ones are the rows' int8 columns),
+ *  - the built-in styles and the store's float models (`pastiche models list`; the int8 ones are the rows' int8 columns),
  *    the shared lengstrom checkpoints la_muse and wave (the other four are the same network) and the
  *    REALTIME preset (random weights);
  *  - ms through Model.run (the network alone) and through stylizeImage with its defaults (what
@@ -51,7 +51,9 @@ async function networks(dataDir: string): Promise<Network[]> {
   for (const m of stored.filter((s) => s.precision === 'fp32' && s.architecture !== 'unreadable')) {
     // An int8 copy already in the store (`models quantize`) is timed as this model's int8.
     const int8 = stored.find((s) => s.precision === 'int8' && s.source === m.name);
-    found.push({ name: `store: ${m.name}`, kind: m.architecture, fp32: await readFile(m.path), int8: int8 ? await readFile(int8.path) : undefined });
+    // Through the model door: built-ins keep float16 weights on disk, which it unpacks to float32.
+    const fp32 = encodeOnnx((await modelFromSource(m.path)).model);
+    found.push({ name: `${m.builtin ? 'built-in' : 'store'}: ${m.name}`, kind: m.architecture, fp32, int8: int8 ? await readFile(int8.path) : undefined });
   }
   const checkpoints = join(dataDir, 'models/fast-style');
   // The other checkpoints (scream, udnie, rain_princess, wreck) are the same network with other

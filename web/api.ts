@@ -45,6 +45,8 @@ export interface ModelInfo {
   readonly description: string;
   readonly bytes: number;
   readonly url: string;
+  /** Shipped with pastiche rather than kept in the user's store. */
+  readonly builtin?: boolean;
 }
 
 export async function listModels(): Promise<ModelInfo[]> {

@@ -22,7 +22,7 @@ export class Gallery {
     if (models.length === 0) {
       const empty = document.createElement('li');
       empty.className = 'empty';
-      empty.textContent = 'The model store is empty: add a style with `pastiche models import` or `pastiche train`, then reload.';
+      empty.textContent = 'No styles: the model store is empty and no built-in styles were found; add one with `pastiche models import` or `pastiche train`, then reload.';
       this.list.append(empty);
     }
     const first = preferred ?? models[0]?.name ?? null;
@@ -47,7 +47,7 @@ export class Gallery {
     item.dataset.model = model.name;
     const button = document.createElement('button');
     button.type = 'button';
-    button.title = `${model.description} (${model.architecture}, ${(model.bytes / 2 ** 20).toFixed(1)} MiB)`;
+    button.title = `${model.builtin ? 'built-in: ' : ''}${model.description} (${model.architecture}, ${(model.bytes / 2 ** 20).toFixed(1)} MiB)`;
     const image = document.createElement('img');
     image.alt = '';
     image.width = 96;

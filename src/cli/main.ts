@@ -6,6 +6,7 @@ import { liveCommand } from './live.js';
 import { modelsCommand } from './models.js';
 import { optimizeCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
+import { stylesCommand } from './styles.js';
 import { stylizeCommand } from './stylize.js';
 import { trainCommand } from './train.js';
 
@@ -20,6 +21,7 @@ export function program(): Command {
   program.addCommand(optimizeCommand());
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(stylesCommand());
   program.addCommand(serveCommand());
   for (const command of program.commands) {
     command.exitOverride().showHelpAfterError('(run with --help for usage)');

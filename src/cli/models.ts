@@ -4,7 +4,8 @@ import { defaultThreads } from '../runtime/index.js';
 import { QUANTIZE_DEFAULTS, quantizeStoredModel } from '../style/quantize-stored.js';
 import { parseInteger } from '../util/validate.js';
 import { exportModel, importModel, listModels, removeModel, storeDir } from '../weights/store.js';
-import { report } from './common.js';
+import { addRuntimeOptions, report } from './common.js';
+import { writeStylesSheet, type StylesSheetFlags } from './styles.js';
 
 function formatBytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
@@ -25,24 +26,28 @@ export function modelsCommand(): Command {
       report(flags.json, model, `imported ${model.name} (${model.architecture}, ${formatBytes(model.bytes)}) → ${model.path}`);
     });
 
-  models.command('list')
-    .description('List the models in the store')
+  addRuntimeOptions(models.command('list')
+    .description('List the models in the store and the built-in styles shipped with pastiche (marked built-in; a stored model of the same name hides one)')
     .option('--json', 'print the list as JSON on stdout', false)
-    .action(async (flags: { json: boolean }) => {
+    .option('--preview <file>', 'also write a contact sheet of the sample photo in every style (as `pastiche styles -o <file>`)'))
+    .action(async (flags: StylesSheetFlags & { json: boolean; preview?: string }) => {
+      if (flags.preview !== undefined) await writeStylesSheet(flags.preview, { ...flags, json: false });
       const list = await listModels();
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         return;
       }
       if (list.length === 0) {
-        process.stdout.write(`No models in ${storeDir()} yet: add one with \`pastiche models import <checkpoint-or-onnx>\`\n`);
+        process.stdout.write(`No models in ${storeDir()} yet and no built-in styles: add one with \`pastiche models import <checkpoint-or-onnx>\`\n`);
         return;
       }
       const width = Math.max(...list.map((m) => m.name.length));
       // int8 models are marked after their architecture: same style, another speed and size.
       const kind = (m: (typeof list)[number]): string => (m.precision === 'int8' ? `${m.architecture} int8` : m.architecture);
       const kindWidth = Math.max(16, ...list.map((m) => kind(m).length));
-      for (const m of list) process.stdout.write(`${m.name.padEnd(width)}  ${kind(m).padEnd(kindWidth)} ${formatBytes(m.bytes).padStart(9)}  ${m.description}\n`);
+      for (const m of list) {
+        process.stdout.write(`${m.name.padEnd(width)}  ${kind(m).padEnd(kindWidth)} ${formatBytes(m.bytes).padStart(9)}  ${m.builtin ? 'built-in' : 'stored  '}  ${m.description}\n`);
+      }
     });
 
   models.command('quantize')
@@ -81,9 +86,10 @@ export function modelsCommand(): Command {
     .description('Write a stored model as a standalone .onnx file (input "image" [N,3,H,W] RGB 0..255, output "stylized")')
     .argument('<name>')
     .argument('<file>', 'destination .onnx path')
-    .action(async (name: string, file: string) => {
-      await exportModel(name, file);
-      process.stderr.write(`exported ${name} → ${file}\n`);
+    .option('--fp16', 'store the weights as float16 (half the file; computed in float32, within ~50 dB of the original)', false)
+    .action(async (name: string, file: string, flags: { fp16: boolean }) => {
+      await exportModel(name, file, { half: flags.fp16 });
+      process.stderr.write(`exported ${name}${flags.fp16 ? ' (float16 weights)' : ''} → ${file}\n`);
     });
   return models;
 }

@@ -8,12 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openStyleModel, type StyleModel } from '../style/model.js';
 import type { RuntimeOptions } from '../runtime/index.js';
 import { messageOf } from '../util/errors.js';
-import { checkModelName, listModels, modelPath } from '../weights/store.js';
+import { checkModelName, findModelFile, listModels } from '../weights/store.js';
 import { HttpError, sendJson, streamFile } from './http.js';
 
 export async function listModelsRoute(res: ServerResponse): Promise<void> {
   const models = (await listModels()).filter((m) => m.architecture !== 'unreadable');
-  sendJson(res, 200, { models: models.map(({ name, architecture, description, bytes }) => ({ name, architecture, description, bytes, url: `/models/${name}.onnx` })) });
+  sendJson(res, 200, { models: models.map(({ name, architecture, description, bytes, builtin }) => ({ name, architecture, description, bytes, builtin, url: `/models/${name}.onnx` })) });
 }
 
 /**
@@ -45,7 +45,9 @@ export function checkName(name: string): string {
 
 /** Opens a store model's file, refusing anything but a regular file; undefined when there is none. */
 async function openModelFile(name: string) {
-  const handle = await open(modelPath(name), 'r').catch(() => undefined);
+  const path = await findModelFile(name);
+  if (path === undefined) return undefined;
+  const handle = await open(path, 'r').catch(() => undefined);
   if (handle === undefined) return undefined;
   const info = await handle.stat();
   if (!info.isFile()) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeImage } from '../image/codec.js';
 import type { RgbImage } from '../image/types.js';
 import { stylizeImage } from '../style/transfer.js';
-import { modelPath } from '../weights/store.js';
+import { findModelFile } from '../weights/store.js';
 import { HttpError } from './http.js';
 import type { StylizeContext } from './stylize-route.js';
 
@@ -61,7 +61,8 @@ export function createThumbnailRoute(context: StylizeContext): (req: IncomingMes
     }
   };
   return async (req, res, name, signal) => {
-    const info = await stat(modelPath(name)).catch(() => undefined);
+    const path = await findModelFile(name);
+    const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
     if (info === undefined || !info.isFile()) throw new HttpError(404, `no model named '${name}' in the store`);
     const key = `${name}-${info.size}-${info.mtimeMs}`;
     const etag = `"thumb-${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;

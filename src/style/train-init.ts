@@ -10,7 +10,7 @@ import type { Tensor } from '../graph/index.js';
 import { FileError } from '../util/errors.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from '../weights/lengstrom.js';
 import { readOnnxFile } from '../weights/model-door.js';
-import { checkModelName, modelPath, trainingDir } from '../weights/store.js';
+import { checkModelName, findModelFile, trainingDir } from '../weights/store.js';
 import { loadCheckpoint } from './train-checkpoint.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -54,8 +54,8 @@ export async function loadStartingParams(spec: string): Promise<StartingParams> 
       const state = await loadCheckpoint(checkpoint);
       return { params: new Map(state.params), architecture: state.record.architecture, label: spec };
     }
-    const file = modelPath(spec);
-    if (await isFile(file)) return { params: await onnxInitializers(file), label: spec };
+    const file = await findModelFile(spec);
+    if (file !== undefined && (await isFile(file))) return { params: await onnxInitializers(file), label: spec };
     throw new FileError(spec, 'no such model in the store, nor a file or folder');
   }
   if (await isDir(spec)) {

@@ -11,6 +11,8 @@ import { toOnnxModel } from '../graph/index.js';
 import { buildTransformer, LENGSTROM } from '../nets/transformer.js';
 import { writeAtomically, writeFileAtomically } from '../util/atomic.js';
 import { FileError, messageOf } from '../util/errors.js';
+import { builtinNames, builtinPath, builtinRecord } from './builtins.js';
+import { packHalfWeights } from './half-weights.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from './lengstrom.js';
 import { admitOnnx, readOnnxFile, readRegularFile, trialRun } from './model-door.js';
 import { checkStyleModel, decodeOnnx, encodeOnnx, makeSpatialDimsSymbolic, readMetadata, setMetadata } from './onnx-file.js';
@@ -37,6 +39,8 @@ export interface StoredModel {
   readonly bytes: number;
   /** 'int8' for a model quantised by `pastiche models quantize` ({@link QUANTIZE_META}), else 'fp32'. */
   readonly precision: 'int8' | 'fp32';
+  /** Shipped with pastiche in its `models/` folder (see builtins.ts) rather than kept in the store. */
+  readonly builtin: boolean;
 }
 
 /** The store's root directory. */
@@ -97,7 +101,7 @@ export async function modelFromSource(source: string): Promise<SourceModel> {
   return { ...admitted, architecture: readMetadata(admitted.model)[META.architecture] || 'external' };
 }
 
-function describe(path: string, model: onnx.IModelProto, bytes: number): StoredModel {
+function describe(path: string, model: onnx.IModelProto, bytes: number, builtin = false): StoredModel {
   const meta = readMetadata(model);
   return {
     name: meta[META.name] || basename(path, '.onnx'),
@@ -108,6 +112,7 @@ function describe(path: string, model: onnx.IModelProto, bytes: number): StoredM
     created: meta[META.created] || '',
     bytes,
     precision: meta[QUANTIZE_META.quantized] === 'int8' ? 'int8' : 'fp32',
+    builtin,
   };
 }
 
@@ -177,7 +182,17 @@ export async function saveModel(name: string, bytes: Uint8Array, options: SaveOp
   return describe(target, model, encoded.byteLength);
 }
 
-/** Whether the store holds a model called `name`. */
+/**
+ * The file of model `name`: the store's, else the built-in of that name; undefined when neither
+ * exists. A stored model hides a built-in of the same name.
+ */
+export async function findModelFile(name: string): Promise<string | undefined> {
+  const stored = modelPath(name);
+  if (await stat(stored).catch(() => null)) return stored;
+  return builtinPath(name);
+}
+
+/** Whether the store holds a model called `name` (built-ins do not count: a stored model may hide one). */
 export async function hasModel(name: string): Promise<boolean> {
   return Boolean(await stat(modelPath(name)).catch(() => null));
 }
@@ -187,19 +202,29 @@ export function trainingDir(name: string): string {
   return join(storeDir(), 'training', checkModelName(name));
 }
 
-/** Every model in the store, by name. */
+/** Every model in the store, by name, then the built-ins that no stored model hides. */
 export async function listModels(): Promise<StoredModel[]> {
   const files = await readdir(modelsDir()).catch(() => [] as string[]);
   const models: StoredModel[] = [];
-  for (const file of files.filter((f) => f.endsWith('.onnx') && !f.startsWith('.')).sort()) {
-    const path = join(modelsDir(), file);
+  const read = async (path: string, builtin: boolean): Promise<void> => {
     try {
       const bytes = await readRegularFile(path);
-      models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength));
+      models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength, builtin));
     } catch {
       const bytes = (await stat(path).catch(() => null))?.size ?? 0;
-      models.push({ name: basename(file, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes, precision: 'fp32' });
+      models.push({ name: basename(path, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes, precision: 'fp32', builtin });
     }
+  };
+  const stored = files.filter((f) => f.endsWith('.onnx') && !f.startsWith('.')).sort();
+  for (const file of stored) await read(join(modelsDir(), file), false);
+  for (const name of await builtinNames()) {
+    const path = await builtinPath(name);
+    if (path === undefined || stored.includes(`${name}.onnx`)) continue;
+    await read(path, true);
+    // A built-in is described by its painting first.
+    const credits = (await builtinRecord(name))?.credits;
+    const last = models[models.length - 1];
+    if (credits) models[models.length - 1] = { ...last, description: `${credits.artist}, ${credits.title} (${credits.year}); ${last.description}` };
   }
   return models;
 }
@@ -207,7 +232,10 @@ export async function listModels(): Promise<StoredModel[]> {
 /** @throws Error when no model has that name; FileError naming the file when it cannot be deleted (no rights on the store). */
 export async function removeModel(name: string): Promise<void> {
   const path = modelPath(name);
-  if (!(await stat(path).catch(() => null))) throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
+  if (!(await stat(path).catch(() => null))) {
+    if (await builtinPath(name)) throw new Error(`'${name}' is a built-in style, shipped with pastiche: it cannot be removed (a stored model of the same name would hide it)`);
+    throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
+  }
   try {
     await rm(path);
   } catch (error) {
@@ -217,11 +245,20 @@ export async function removeModel(name: string): Promise<void> {
   }
 }
 
-/** Copies a stored model's ONNX file to `destination`. */
-export async function exportModel(name: string, destination: string): Promise<void> {
-  const path = modelPath(name);
-  if (!(await stat(path).catch(() => null))) throw new Error(`No model named '${name}' in the store (${modelsDir()})`);
-  await writeAtomically(destination, (temp) => copyFile(path, temp));
+/**
+ * Copies a stored (or built-in) model's ONNX file to `destination`; with `half`, its large weights
+ * are stored as float16 (half the size, computed in float32: {@link packHalfWeights}).
+ */
+export async function exportModel(name: string, destination: string, options: { half?: boolean } = {}): Promise<void> {
+  const path = await findModelFile(name);
+  if (path === undefined) throw new Error(`No model named '${name}' in the store (${modelsDir()}) nor built in`);
+  if (!options.half) {
+    await writeAtomically(destination, (temp) => copyFile(path, temp));
+    return;
+  }
+  const { model } = await readOnnxFile(path);
+  packHalfWeights(model);
+  await writeFileAtomically(destination, encodeOnnx(model));
 }
 
 /** A resolved style model: ONNX bytes plus what to call it. */
@@ -234,7 +271,7 @@ export interface ResolvedModel {
 }
 
 /**
- * Resolves `--model`: a store name, a path to an `.onnx` file, or a checkpoint directory. Every
+ * Resolves `--model`: a store name (or a built-in style's), a path to an `.onnx` file, or a checkpoint directory. Every
  * model passes the model door: a regular file of at most 2 GiB, no external data, one float image
  * in and one out, and a trial run on a 64x64 image that must return an image of that size with
  * finite values. The bytes returned are the ones checked.
@@ -244,8 +281,8 @@ export interface ResolvedModel {
 export async function resolveModel(spec: string): Promise<ResolvedModel> {
   const looksLikePath = spec.includes('/') || spec.includes('\\') || spec.endsWith('.onnx') || spec.startsWith('.');
   if (!looksLikePath && NAME.test(spec)) {
-    const path = modelPath(spec);
-    if (await stat(path).catch(() => null)) {
+    const path = await findModelFile(spec);
+    if (path !== undefined) {
       const { model, input, output } = await readOnnxFile(path);
       const bytes = encodeOnnx(model);
       await trialRun(bytes, { input, output }, path);
@@ -253,7 +290,7 @@ export async function resolveModel(spec: string): Promise<ResolvedModel> {
     }
     if (!(await stat(spec).catch(() => null))) {
       const names = (await listModels()).map((m) => m.name);
-      throw new Error(`No model named '${spec}' in the store (${modelsDir()}); ${names.length ? `available: ${names.join(', ')}` : 'it is empty: add one with `pastiche models import`'}`);
+      throw new Error(`No model named '${spec}' in the store (${modelsDir()}) nor built in; ${names.length ? `available: ${names.join(', ')}` : 'it is empty: add one with `pastiche models import`'}`);
     }
   }
   const { model, input, output } = await modelFromSource(spec);

@@ -107,12 +107,13 @@ test('models import, list (text and --json), export and remove', { skip: laMuse.
 
   const list = await runCli(['models', 'list'], { env });
   assert.equal(list.code, 0, show(list));
-  assert.match(list.stdout, /^muse\s+lengstrom\s+6\.4 MiB\s+La Muse$/m);
+  assert.match(list.stdout, /^muse\s+lengstrom\s+6\.4 MiB\s+stored\s+La Muse$/m);
 
   const json = await runCli(['models', 'list', '--json'], { env });
   assert.equal(json.code, 0, show(json));
-  const entries = JSON.parse(json.stdout) as { name: string; architecture: string; description: string }[];
-  assert.deepEqual(entries.map((e) => [e.name, e.architecture, e.description]), [['muse', 'lengstrom', 'La Muse']]);
+  // The built-in styles follow the store's models.
+  const entries = JSON.parse(json.stdout) as { name: string; architecture: string; description: string; builtin: boolean }[];
+  assert.deepEqual(entries.filter((e) => !e.builtin).map((e) => [e.name, e.architecture, e.description]), [['muse', 'lengstrom', 'La Muse']]);
 
   const exported = dir.path('exported', 'muse.onnx');
   const exportRun = await runCli(['models', 'export', 'muse', exported], { env });

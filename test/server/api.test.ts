@@ -1,4 +1,5 @@
 /** `pastiche serve`'s API: models, model files (ETag, traversal), and POST /api/stylize with good and hostile uploads. */
+import { builtinNames } from '../../src/weights/builtins.js';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { readdir } from 'node:fs/promises';
@@ -39,12 +40,21 @@ function rawGet(path: string): Promise<{ status: number; body: string }> {
 }
 
 describe('GET /api/models', () => {
-  test('lists the store with name, architecture, description, bytes', async () => {
+  test('lists the store, then the built-in styles, with name, architecture, description, bytes', async () => {
     const res = await fetch(`${server.url}/api/models`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-    const { models } = (await res.json()) as { models: { name: string; architecture: string; description: string; bytes: number; url: string }[] };
-    assert.equal(models.length, 1);
+    const { models } = (await res.json()) as { models: { name: string; architecture: string; description: string; bytes: number; url: string; builtin: boolean }[] };
+    assert.deepEqual(models.filter((m) => m.builtin).map((m) => m.name), await builtinNames());
+    const builtin = models.find((m) => m.builtin);
+    if (builtin) {
+      // A built-in's file is served like a stored one (the page's onnxruntime-web loads it).
+      const file = await fetch(`${server.url}${builtin.url}`);
+      assert.equal(file.status, 200);
+      assert.equal(Number(file.headers.get('content-length')), builtin.bytes);
+      await file.arrayBuffer();
+    }
+    assert.equal(models[0].builtin, false);
     assert.equal(models[0].name, 'zoo');
     assert.equal(models[0].url, '/models/zoo.onnx');
     assert.ok(models[0].bytes > 0);

@@ -32,12 +32,17 @@ after(() => clearModelCache());
 async function withStore(): Promise<Awaited<ReturnType<typeof scratch>>> {
   const s = await scratch('pastiche-door-');
   const previous = process.env.PASTICHE_HOME;
+  const builtins = process.env.PASTICHE_BUILTINS;
   process.env.PASTICHE_HOME = s.path('home');
+  // The store alone: built-in styles (tested in builtins.test.ts) would join every listing.
+  process.env.PASTICHE_BUILTINS = '';
   return {
     ...s,
     cleanup: async () => {
       if (previous === undefined) delete process.env.PASTICHE_HOME;
       else process.env.PASTICHE_HOME = previous;
+      if (builtins === undefined) delete process.env.PASTICHE_BUILTINS;
+      else process.env.PASTICHE_BUILTINS = builtins;
       await s.cleanup();
     },
   };

@@ -143,8 +143,8 @@ test('CLI: models quantize round-trips through the store (list marks int8, styli
 
   const list = await runCli(['models', 'list'], { env });
   assert.equal(list.code, 0, show(list));
-  assert.match(list.stdout, /^tiny-cli\s+realtime int8\s+\d+ KiB\s+int8 of tiny: a tiny random realtime network$/m);
-  assert.match(list.stdout, /^tiny\s+realtime\s+\d+ KiB\s+a tiny random realtime network$/m);
+  assert.match(list.stdout, /^tiny-cli\s+realtime int8\s+\d+ KiB\s+stored\s+int8 of tiny: a tiny random realtime network$/m);
+  assert.match(list.stdout, /^tiny\s+realtime\s+\d+ KiB\s+stored\s+a tiny random realtime network$/m);
   assert.deepEqual((await listModels()).filter((m) => m.name === 'tiny-cli').map((m) => m.precision), ['int8']);
 
   const photo = dir.path('photo.png');

@@ -26,12 +26,17 @@ after(() => clearModelCache());
 async function withStore(): Promise<{ path: (...parts: string[]) => string; cleanup: () => Promise<void> }> {
   const s = await scratch('pastiche-store-');
   const previous = process.env.PASTICHE_HOME;
+  const builtins = process.env.PASTICHE_BUILTINS;
   process.env.PASTICHE_HOME = s.path('home');
+  // The store alone: built-in styles (tested in builtins.test.ts) would join every listing.
+  process.env.PASTICHE_BUILTINS = '';
   return {
     path: s.path,
     cleanup: async () => {
       if (previous === undefined) delete process.env.PASTICHE_HOME;
       else process.env.PASTICHE_HOME = previous;
+      if (builtins === undefined) delete process.env.PASTICHE_BUILTINS;
+      else process.env.PASTICHE_BUILTINS = builtins;
       await s.cleanup();
     },
   };
@@ -171,7 +176,7 @@ test('an unknown model name lists the available ones, or says the store is empty
     await importModel(laMuse.path);
     await importModel(laMuse.path, { name: 'muse2' });
     await assert.rejects(resolveModel('nosuch'), (error: Error) => {
-      assert.match(error.message, /^No model named 'nosuch' in the store \(.*\); available: la_muse, muse2$/);
+      assert.match(error.message, /^No model named 'nosuch' in the store \(.*\) nor built in; available: la_muse, muse2$/);
       assert.ok(error.message.includes(join(storeDir(), 'models')));
       return true;
     });
