@@ -12,7 +12,7 @@ function formatBytes(n: number): string {
 }
 
 export function modelsCommand(): Command {
-  const models = new Command('models').description(`Manage the model store (${storeDir()}; set PASTICHE_HOME to move it)`);
+  const models = new Command('models').description(`Manage the model store (${storeDir()}; set PASTICHE_HOME to move it) beside the built-in styles shipped with pastiche`);
 
   models.command('import')
     .description('Add a style model: a lengstrom/ml5 checkpoint folder (manifest.json + variables) or an .onnx file (fixed-size inputs are made size-independent)')

@@ -221,10 +221,10 @@ export async function listModels(): Promise<StoredModel[]> {
     const path = await builtinPath(name);
     if (path === undefined || stored.includes(`${name}.onnx`)) continue;
     await read(path, true);
-    // A built-in is described by its painting first.
+    // A built-in is named by its file (what --model resolves) and described by its painting first.
     const credits = (await builtinRecord(name))?.credits;
     const last = models[models.length - 1];
-    if (credits) models[models.length - 1] = { ...last, description: `${credits.artist}, ${credits.title} (${credits.year}); ${last.description}` };
+    models[models.length - 1] = { ...last, name, description: credits ? `${credits.artist}, ${credits.title} (${credits.year}); ${last.description}` : last.description };
   }
   return models;
 }
