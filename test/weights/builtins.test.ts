@@ -157,6 +157,13 @@ test("the README's first command stylises the sample photo with a built-in on an
     const rows = Math.ceil(legend.cells.length / 3);
     assert.deepEqual(await imageSize(s.path('styles.png')), { width: Math.min(3, legend.cells.length) * 48 + (Math.min(3, legend.cells.length) - 1) * 4, height: rows * 48 + (rows - 1) * 4 });
 
+    // models list --preview: the same sheet at its default size, then the list.
+    const preview = await runCli(['models', 'list', '--preview', s.path('preview.png'), '--threads', '1'], { env, timeoutMs: 120_000 });
+    assert.equal(preview.code, 0, preview.stderr);
+    assert.match(preview.stderr, /^row 1, column 1: \(the sample photo\)$/m);
+    assert.match(preview.stdout, new RegExp(`^${names[0]}\\s.*\\sbuilt-in\\s`, 'm'));
+    assert.equal((await imageSize(s.path('preview.png'))).width, 4 * 384 + 3 * 4);
+
     const unknown = await runCli(['stylize', args[1], '--model', 'no-such-style', '-o', s.path('x.jpg')], { env });
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, new RegExp(`No model named 'no-such-style' .*available: .*${names[0]}`));
