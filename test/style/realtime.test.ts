@@ -22,8 +22,10 @@ let env: Record<string, string>;
 
 before(async () => {
   dir = await scratch('pastiche-realtime-');
-  env = { PASTICHE_HOME: dir.path('home') };
+  // The store alone: the built-in styles have real-time networks of these very names (scream-rt).
+  env = { PASTICHE_HOME: dir.path('home'), PASTICHE_BUILTINS: '' };
   process.env.PASTICHE_HOME = env.PASTICHE_HOME;
+  process.env.PASTICHE_BUILTINS = '';
   const save = (name: string, bytes: Uint8Array, architecture: string): Promise<unknown> =>
     saveModel(name, bytes, { architecture, source: 'test', description: `${architecture} test network` });
   await save('wave', tinyTransformerModel('lengstrom', { seed: 3 }), 'lengstrom');
@@ -37,6 +39,7 @@ before(async () => {
 });
 
 after(async () => {
+  delete process.env.PASTICHE_BUILTINS;
   clearModelCache();
   await dir?.cleanup();
 });
