@@ -11,7 +11,7 @@ import { toOnnxModel } from '../graph/index.js';
 import { buildTransformer, LENGSTROM } from '../nets/transformer.js';
 import { writeAtomically, writeFileAtomically } from '../util/atomic.js';
 import { FileError, messageOf } from '../util/errors.js';
-import { builtinNames, builtinPath, builtinRecord } from './builtins.js';
+import { builtinDir, builtinNames, builtinPath, builtinRecord } from './builtins.js';
 import { packHalfWeights } from './half-weights.js';
 import { isLengstromCheckpoint, readLengstromCheckpoint } from './lengstrom.js';
 import { admitOnnx, readOnnxFile, readRegularFile, trialRun } from './model-door.js';
@@ -205,26 +205,25 @@ export function trainingDir(name: string): string {
 /** Every model in the store, by name, then the built-ins that no stored model hides. */
 export async function listModels(): Promise<StoredModel[]> {
   const files = await readdir(modelsDir()).catch(() => [] as string[]);
-  const models: StoredModel[] = [];
-  const read = async (path: string, builtin: boolean): Promise<void> => {
+  const read = async (path: string, builtin: boolean): Promise<StoredModel> => {
     try {
       const bytes = await readRegularFile(path);
-      models.push(describe(path, decodeOnnx(bytes, path), bytes.byteLength, builtin));
+      return describe(path, decodeOnnx(bytes, path), bytes.byteLength, builtin);
     } catch {
       const bytes = (await stat(path).catch(() => null))?.size ?? 0;
-      models.push({ name: basename(path, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes, precision: 'fp32', builtin });
+      return { name: basename(path, '.onnx'), path, architecture: 'unreadable', source: '', description: 'not a readable ONNX file', created: '', bytes, precision: 'fp32', builtin };
     }
   };
   const stored = files.filter((f) => f.endsWith('.onnx') && !f.startsWith('.')).sort();
-  for (const file of stored) await read(join(modelsDir(), file), false);
-  for (const name of await builtinNames()) {
-    const path = await builtinPath(name);
-    if (path === undefined || stored.includes(`${name}.onnx`)) continue;
-    await read(path, true);
+  const models: StoredModel[] = [];
+  for (const file of stored) models.push(await read(join(modelsDir(), file), false));
+  const dir = builtinDir();
+  for (const name of dir === undefined ? [] : await builtinNames()) {
+    if (stored.includes(`${name}.onnx`)) continue;
+    const model = await read(join(dir!, `${name}.onnx`), true);
     // A built-in is named by its file (what --model resolves) and described by its painting first.
     const credits = (await builtinRecord(name))?.credits;
-    const last = models[models.length - 1];
-    models[models.length - 1] = { ...last, name, description: credits ? `${credits.artist}, ${credits.title} (${credits.year}); ${last.description}` : last.description };
+    models.push({ ...model, name, description: credits ? `${credits.artist}, ${credits.title} (${credits.year}); ${model.description}` : model.description });
   }
   return models;
 }
