@@ -5,15 +5,18 @@
  * and PNG crops of both to look at. Inputs: tubingen upscaled to 4000x3000 (smooth: an upscale has
  * no detail at full resolution) and a 4x4 mosaic of the shared photos at about their own
  * resolution (1000x750 each: real fine detail, the harder case for downscaled statistics).
- * Options: --large-inputs upscaled,mosaic · --large-model PATH (default the wave checkpoint) ·
- * --large-variants (also stats sizes 512/2048 and overlap 32/128: ~8 more fast runs per input).
- * Minutes: the exact path alone took 214 s per image on a quiet machine before the fast path.
+ * Options: --large-inputs upscaled,mosaic · --large-model PATH or name (default the wave checkpoint) ·
+ * --large-variants (also stats sizes 512/2048 and overlap 32/128: ~8 more fast runs per input) ·
+ * --large-recompute (also the exact path recomputing every tile from the image for each norm, as
+ * it must when the carried activations do not fit in the memory budget: 214 s per image, quiet).
+ * The exact default carries the tiles' activations from norm to norm (src/style/tiled.ts).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { openStyleModel, type StyleModel } from '../src/style/model.js';
-import { AUTO_TILE_SIDE, DEFAULT_MARGIN, DEFAULT_STATS_SIZE, DEFAULT_TILE_OVERLAP, stylizeImage, type StylizeOptions } from '../src/style/transfer.js';
+import { AUTO_TILE_SIDE, DEFAULT_MARGIN, DEFAULT_STATS_SIZE, DEFAULT_TILE_OVERLAP, estimateStylizeMemory, stylizeImage, type StylizeOptions } from '../src/style/transfer.js';
+import { resourceUsage } from 'node:process';
 import { readImage, writeImage } from '../src/image/codec.js';
 import { cropImage, reflectPad, reflectPadTo } from '../src/image/pad.js';
 import { planTiles } from '../src/image/tiles.js';
@@ -135,9 +138,15 @@ export async function benchLargePhoto(dataDir: string, threads: number, args: re
   for (const { name, path } of await makeInputs(dataDir, which)) {
     const { image } = await readImage(path);
     const exact = await timed(style, image, {});
+    const exactRss = resourceUsage().maxRSS / 2 ** 20;
     const fast = await timed(style, image, { fastStats: true });
-    const row = (label: string, run: Run): (string | number)[] => [name, label, run.runs, run.seconds.toFixed(1), run.cpuSeconds.toFixed(1), run === exact ? '—' : psnr(run.image.data, exact.image.data).toFixed(1)];
-    rows.push(row('exact statistics (default)', exact), row(`--fast-stats: statistics at ${DEFAULT_STATS_SIZE} px`, fast));
+    const row = (label: string, run: Run, rss = '—'): (string | number)[] => [name, label, run.runs, run.seconds.toFixed(1), run.cpuSeconds.toFixed(1), rss, run === exact ? '—' : psnr(run.image.data, exact.image.data).toFixed(1)];
+    rows.push(row('exact statistics, activations carried (default)', exact, `${exactRss.toFixed(2)} (peak so far)`), row(`--fast-stats: statistics at ${DEFAULT_STATS_SIZE} px`, fast));
+    if (args.includes('--large-recompute')) {
+      // A budget of the tiled run's own estimate leaves nothing to carry: every norm recomputes its tiles from the image.
+      const maxMemory = estimateStylizeMemory(image.width, image.height, {});
+      rows.push(row('exact statistics, recomputed per norm (the fallback)', await timed(style, image, { maxMemory })));
+    }
     if (args.includes('--large-variants')) {
       for (const statsSize of [512, 2048]) rows.push(row(`--fast-stats: statistics at ${statsSize} px`, await timed(style, image, { fastStats: true, statsSize })));
       for (const tileOverlap of [32, 128]) rows.push(row(`--fast-stats: tile overlap ${tileOverlap}`, await timed(style, image, { fastStats: true, tileOverlap })));
@@ -148,6 +157,6 @@ export async function benchLargePhoto(dataDir: string, threads: number, args: re
     await writeFile(join(OUT, `${name}-psnr.txt`), `${psnr(fast.image.data, exact.image.data)}\n`);
   }
   console.log(`\n## Large photos: 4000x3000 through ${modelPath} (${threads} threads, tiles ${AUTO_TILE_SIDE} px, overlap ${DEFAULT_TILE_OVERLAP}, margin ${DEFAULT_MARGIN})\n`);
-  console.log(table(['input', 'statistics', 'network runs', 'wall s', 'CPU s', 'PSNR vs exact dB'], rows));
+  console.log(table(['input', 'statistics', 'network runs', 'wall s', 'CPU s', 'max RSS GiB', 'PSNR vs exact dB'], rows));
   console.log(`\ncrops (exact and fast side by side) in ${OUT}: ${notes.map((f) => f.slice(OUT.length + 1)).join(', ')}`);
 }

@@ -13,7 +13,7 @@ import { fitLongerSide, resizeImage } from '../image/resize.js';
 import { planTiles, TileBlender } from '../image/tiles.js';
 import type { Rect, RgbImage } from '../image/types.js';
 import { throwIfAborted } from '../util/errors.js';
-import { withExternalNormStats, withNormStatsOutputs, type NormStatsModel } from '../weights/norm-stats.js';
+import { withExternalNormStats, withNormStatsOutputs, type NormSegment, type NormStatsModel } from '../weights/norm-stats.js';
 import { nonFiniteOutput } from '../weights/model-door.js';
 import type { StyleModel } from './model.js';
 
@@ -35,7 +35,8 @@ function statsModelFor(style: StyleModel): Uint8Array {
   return statsModels.get(style)!;
 }
 
-type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
+type Tensor = { data: Float32Array; dims: readonly number[] };
+type Feeds = Record<string, Tensor>;
 
 /** Splits [0, length) among tiles: each owns up to the middle of its overlaps. */
 function ownedSpans(starts: readonly [number, number][], length: number): [number, number][] {
@@ -120,6 +121,12 @@ export interface TiledOptions {
   readonly tile: number;
   readonly overlap: number;
   readonly statistics: TiledStatistics;
+  /**
+   * Bytes the exact path may hold in activations carried from one norm to the next (every tile's,
+   * at once); past it the tiles are recomputed from the image for each norm instead. Default 0:
+   * always recompute.
+   */
+  readonly cacheBytes?: number;
   readonly signal?: AbortSignal;
   readonly onTile?: (done: number, total: number) => void;
 }
@@ -155,36 +162,115 @@ async function downscaledStats(style: StyleModel, image: RgbImage, side: number)
  * Each norm's exact whole-image statistics, gathered over the tiles' owned regions: one tiled pass
  * per norm, each through the part of the model that computes that norm's input.
  */
+/** Adds a tile's own region of `activation` (norm input of a padded tile) to `moments`. */
+function addOwned(moments: Moments, activation: Tensor, tile: PaddedTile, rect: Rect, own: Rect): void {
+  // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile). An
+  // activation whose pixel phases are stacked along H (see graph/peephole.ts) repeats the
+  // region once per phase block.
+  const { padded, crop } = tile;
+  const [, , h, w] = activation.dims;
+  const scaleX = padded.width / w;
+  const blocks = Math.max(1, Math.round((h * scaleX) / padded.height));
+  const scaleY = padded.height / (h / blocks);
+  const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
+  const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
+  moments.add(activation, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height), blocks);
+}
+
+function setStats(stats: Feeds, norm: NormStatsModel['norms'][number], { mean, variance }: { mean: Float32Array; variance: Float32Array }): void {
+  stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
+  stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
+}
+
+/**
+ * Each norm's exact whole-image statistics from norm `from` on (the earlier ones already in
+ * `stats`), gathered over the tiles' owned regions: one tiled pass per norm, each through the part
+ * of the model that computes that norm's input from the image.
+ */
 async function tiledStats(
   style: StyleModel, models: NormStatsModel, image: RgbImage, rects: readonly Rect[], owned: readonly Rect[],
-  signal: AbortSignal | undefined, tick: () => void,
-): Promise<Feeds> {
-  const stats: Feeds = {};
-  for (const [k, norm] of models.norms.entries()) {
-    const { mean, variance } = await withModel(models.prefix(k), style.runtime, `${style.label} (statistics ${k + 1})`, async (prefix) => {
+  stats: Feeds, from: number, signal: AbortSignal | undefined, tick: () => void,
+): Promise<void> {
+  for (let k = from; k < models.norms.length; k++) {
+    const norm = models.norms[k];
+    setStats(stats, norm, await withModel(models.prefix(k), style.runtime, `${style.label} (statistics ${k + 1})`, async (prefix) => {
       const moments = new Moments();
       for (const [t, rect] of rects.entries()) {
         throwIfAborted(signal);
         const { result, padded, crop } = await runTile(prefix, style, cropImage(image, rect), stats, norm.inputOutput);
-        // The tile's own region, in this activation's resolution (1, 1/2 or 1/4 of the tile). An
-        // activation whose pixel phases are stacked along H (see graph/peephole.ts) repeats the
-        // region once per phase block.
-        const [, , h, w] = result.dims;
-        const scaleX = padded.width / w;
-        const blocks = Math.max(1, Math.round((h * scaleX) / padded.height));
-        const scaleY = padded.height / (h / blocks);
-        const x = (v: number): number => Math.floor((v - rect.left + crop.left) / scaleX);
-        const y = (v: number): number => Math.floor((v - rect.top + crop.top) / scaleY);
-        const own = owned[t];
-        moments.add(result, x(own.left), x(own.left + own.width), y(own.top), y(own.top + own.height), blocks);
+        addOwned(moments, result, { padded, crop }, rect, owned[t]);
         tick();
       }
       return moments.result();
-    });
-    stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
-    stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
+    }));
   }
-  return stats;
+}
+
+interface PaddedTile { readonly padded: RgbImage; readonly crop: Rect }
+
+const bytesOf = (tensors: Iterable<Tensor>): number => [...tensors].reduce((sum, t) => sum + t.data.byteLength, 0);
+
+/**
+ * The exact path without recomputation: the model cut at its norms runs piece by piece over every
+ * tile, each piece once, and the activations that cross a cut are kept for every tile until the
+ * next piece reads them; each norm's statistics are gathered between the pieces. One network's
+ * worth of work instead of one prefix per norm (16 for the lengstrom networks), the same numbers.
+ * The carried activations are held only while they fit in `cacheBytes` (extrapolated from the
+ * first tile before each piece's pass); when the next would not, it returns the norm it reached, and
+ * the caller recomputes from there. Otherwise it returns the tiles' outputs.
+ */
+async function cachedPasses(
+  style: StyleModel, models: NormStatsModel, segments: readonly NormSegment[], image: RgbImage, rects: readonly Rect[],
+  owned: readonly Rect[], stats: Feeds, cacheBytes: number, signal: AbortSignal | undefined, tick: () => void,
+): Promise<{ outputs: RgbImage[] } | { stoppedAt: number }> {
+  const tiles = rects.map((rect): PaddedTile => {
+    const { image: padded, crop } = reflectPadTo(cropImage(image, rect), 4);
+    return { padded, crop };
+  });
+  const pixels = tiles.reduce((sum, t) => sum + t.padded.width * t.padded.height, 0);
+  let carried: Map<string, Tensor>[] = tiles.map(({ padded }) => new Map([[style.input, { data: padded.data, dims: [1, 3, padded.height, padded.width] }]]));
+  let held = bytesOf(carried.flatMap((c) => [...c.values()]));
+  const outputs: RgbImage[] = [];
+  for (const [s, segment] of segments.entries()) {
+    const last = s === segments.length - 1;
+    const norm = last ? undefined : models.norms[s];
+    const stopped = await withModel(segment.bytes, style.runtime, `${style.label} (piece ${s + 1} of ${segments.length})`, async (model) => {
+      const moments = new Moments();
+      const next: Map<string, Tensor>[] = [];
+      for (const [t, rect] of rects.entries()) {
+        throwIfAborted(signal);
+        const feeds: Feeds = {};
+        for (const name of segment.inputs) feeds[name] = carried[t].get(name)!;
+        for (const name of segment.statsInputs) feeds[name] = stats[name];
+        const out = await model.run(feeds, segment.outputs);
+        const kept = new Map(segment.live.map((name) => [name, (out[name] ?? carried[t].get(name))!]));
+        if (t === 0 && !last) {
+          // What every tile's carried activations will weigh, from this tile's per pixel.
+          const { padded } = tiles[0];
+          const projected = (bytesOf(kept.values()) / (padded.width * padded.height)) * pixels;
+          if (held + projected > cacheBytes) return true;
+        }
+        carried[t] = new Map();
+        if (last) {
+          const result = out[style.output];
+          const bad = clampCountingNonFinite(result.data);
+          if (bad > 0) throw nonFiniteOutput(style.label, bad, result.data.length, ' in a tile');
+          const { padded, crop } = tiles[t];
+          outputs.push(cropImage({ data: result.data, width: padded.width, height: padded.height }, crop));
+        } else {
+          addOwned(moments, kept.get(norm!.input)!, tiles[t], rect, owned[t]);
+          next.push(kept);
+        }
+        tick();
+      }
+      if (norm) setStats(stats, norm, moments.result());
+      carried = next;
+      held = bytesOf(carried.flatMap((c) => [...c.values()]));
+      return false;
+    });
+    if (stopped) return { stoppedAt: s };
+  }
+  return { outputs };
 }
 
 /**
@@ -213,13 +299,24 @@ export async function stylizeTiled(
     options.onTile?.(done, total);
   };
 
-  let stats: Feeds = {};
+  const stats: Feeds = {};
+  const place = (t: number, out: RgbImage): void => {
+    const rect = rects[t];
+    const keep = expand(owned[t], feather / 2, rect);
+    blender.add(cropImage(out, { left: keep.left - rect.left, top: keep.top - rect.top, width: keep.width, height: keep.height }), keep);
+  };
   if (models !== null) {
     throwIfAborted(options.signal);
     if (options.statistics === 'exact') {
-      stats = await tiledStats(style, models, image, rects, owned, options.signal, tick);
+      const segments = (options.cacheBytes ?? 0) > 0 ? models.segments() : null;
+      const cached = segments ? await cachedPasses(style, models, segments, image, rects, owned, stats, options.cacheBytes!, options.signal, tick) : { stoppedAt: 0 };
+      if ('outputs' in cached) {
+        cached.outputs.forEach((out, t) => place(t, out));
+        return cropImage(blender.result(), unpad);
+      }
+      await tiledStats(style, models, image, rects, owned, stats, cached.stoppedAt, options.signal, tick);
     } else {
-      stats = await downscaledStats(style, image, options.statistics.side);
+      Object.assign(stats, await downscaledStats(style, image, options.statistics.side));
       tick();
     }
   }
@@ -227,9 +324,7 @@ export async function stylizeTiled(
   const render = async (runOne: (tile: RgbImage) => Promise<RgbImage>): Promise<void> => {
     for (const [t, rect] of rects.entries()) {
       throwIfAborted(options.signal);
-      const out = await runOne(cropImage(image, rect));
-      const keep = expand(owned[t], feather / 2, rect);
-      blender.add(cropImage(out, { left: keep.left - rect.left, top: keep.top - rect.top, width: keep.width, height: keep.height }), keep);
+      place(t, await runOne(cropImage(image, rect)));
       tick();
     }
   };

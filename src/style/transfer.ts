@@ -216,7 +216,10 @@ async function stylizeTiledOrWhole(style: StyleModel, image: RgbImage, options: 
   if (tile === null) return runNetwork(style, image);
   const overlap = Math.min(options.tileOverlap ?? DEFAULT_TILE_OVERLAP, Math.floor(tile / 2));
   const statistics = options.fastStats ? { side: options.statsSize ?? DEFAULT_STATS_SIZE } : 'exact';
-  return stylizeTiled(style, image, { tile, overlap, statistics, signal: options.signal, onTile: options.onTile }, (t) => runNetwork(style, t));
+  // Exact statistics carry every tile's activations from norm to norm in what the budget has left
+  // over the tiled run itself, and recompute them where that is not enough.
+  const cacheBytes = Math.max(0, memoryBudget(options.maxMemory) - estimateStylizeMemory(image.width, image.height, { tile: options.tile, margin: 0 }));
+  return stylizeTiled(style, image, { tile, overlap, statistics, cacheBytes, signal: options.signal, onTile: options.onTile }, (t) => runNetwork(style, t));
 }
 
 /**

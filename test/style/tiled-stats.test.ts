@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFile, stat } from 'node:fs/promises';
 import { openStyleModel, type StyleModel } from '../../src/style/model.js';
 import { stylizeFile, stylizeImage } from '../../src/style/transfer.js';
+import { stylizeTiled } from '../../src/style/tiled.js';
 import { readImage, writeImage } from '../../src/image/codec.js';
 import { resizeImage } from '../../src/image/resize.js';
 import { planTiles } from '../../src/image/tiles.js';
@@ -109,6 +110,56 @@ test('with statsSize at least the image size the statistics are the whole image\
     t.diagnostic(`${arch}: fast ${psnr(fast, untiled).toFixed(1)} dB, exact ${psnr(exact, untiled).toFixed(1)} dB against untiled`);
     assert.ok(psnr(fast, untiled) >= 60, `${arch}: fast vs untiled ${psnr(fast, untiled).toFixed(1)} dB`);
     assert.ok(psnr(exact, untiled) >= 60, `${arch}: exact vs untiled ${psnr(exact, untiled).toFixed(1)} dB`);
+  }
+});
+
+test('the model cut at its norms, run piece by piece with each norm\'s statistics taken between the pieces, is the model run whole', async (t) => {
+  for (const [arch, style] of styles) {
+    const rewritten = withExternalNormStats(style.bytes, style.label)!;
+    const segments = rewritten.segments()!;
+    assert.equal(segments.length, rewritten.norms.length + 1, arch);
+    let carried = new Map<string, { data: Float32Array; dims: readonly number[] }>([[style.input, { data: content.data, dims: [1, 3, H, W] }]]);
+    const stats: Feeds = {};
+    for (const [s, segment] of segments.entries()) {
+      const feeds: Feeds = {};
+      for (const name of segment.inputs) feeds[name] = carried.get(name)! as Feeds[string];
+      for (const name of segment.statsInputs) feeds[name] = stats[name];
+      const out = await withModel(segment.bytes, style.runtime, `piece ${s}`, (m) => m.run(feeds, segment.outputs));
+      carried = new Map(segment.live.map((name) => [name, out[name] ?? carried.get(name)!]));
+      const norm = rewritten.norms[s];
+      if (norm) {
+        const { mean, variance } = moments(carried.get(norm.input)! as Feeds[string]);
+        stats[norm.meanInput] = { data: mean, dims: [1, mean.length, 1, 1] };
+        stats[norm.varianceInput] = { data: variance, dims: [1, mean.length, 1, 1] };
+      }
+    }
+    const whole = await stylizeImage(style, content, { tile: 0, margin: 0 });
+    const pieces = { data: carried.get(style.output)!.data.map((v) => Math.min(255, Math.max(0, v))), width: W, height: H };
+    const db = psnr(pieces, whole);
+    t.diagnostic(`${arch}: ${segments.length} pieces vs whole ${db.toFixed(1)} dB`);
+    assert.ok(db >= 60, `${arch}: ${db.toFixed(1)} dB`);
+  }
+});
+
+test('exact statistics: carrying the activations between pieces gives the very same image as recomputing them, whatever the budget', async () => {
+  const options = { tile: 128, overlap: 64, statistics: 'exact' as const };
+  const noNorms = (): never => assert.fail('the models have norms');
+  for (const [arch, style] of styles) {
+    const recomputed = await stylizeTiled(style, content, { ...options, cacheBytes: 0 }, noNorms);
+    const carried = await stylizeTiled(style, content, { ...options, cacheBytes: 2 ** 30 }, noNorms);
+    assert.deepEqual(carried.data, recomputed.data, arch);
+  }
+  // Narrow first layer, wide second: the tiles' activations weigh most after the second piece, so
+  // the budgets below run out before any piece, partway, or never, and each way ends in
+  // the same image.
+  await writeFile(dir.path('widening.onnx'), tinyTransformerModel('pytorch-examples', { widths: [2, 16, 32] }));
+  const style = await openStyleModel(dir.path('widening.onnx'), { threads: 1 });
+  const recomputed = await stylizeTiled(style, content, { ...options, cacheBytes: 0 }, noNorms);
+  for (let cacheBytes = 1e6; cacheBytes < 2e7; cacheBytes *= 1.25) {
+    const ticks: number[] = [];
+    const out = await stylizeTiled(style, content, { ...options, cacheBytes, onTile: (done) => ticks.push(done) }, noNorms);
+    assert.deepEqual(out.data, recomputed.data, `with ${cacheBytes} bytes to carry`);
+    assert.ok(ticks.every((d, i) => i === 0 || d > ticks[i - 1]), 'progress only goes up');
   }
 });
 
