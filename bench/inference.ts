@@ -28,7 +28,7 @@ import { psnr } from '../src/style/quantize-stored.js';
 import { stylizeImage } from '../src/style/transfer.js';
 import { encodeOnnx } from '../src/weights/onnx-file.js';
 import { quantizeModel } from '../src/weights/quantize.js';
-import { listModels, modelFromSource } from '../src/weights/store.js';
+import { listModels, META, modelFromSource } from '../src/weights/store.js';
 import { benchCandidates } from './inference-candidates.js';
 import { benchTransformer } from './transformer.js';
 import { torchPython } from './train.js';
@@ -70,8 +70,9 @@ async function photos(dir: string, count: number, maxSide: number): Promise<RgbI
   return Promise.all(files.map(async (f) => reflectPadTo((await readImage(join(dir, f), { maxSide })).image, 4).image));
 }
 
-function styleModel(label: string, session: StyleModel['session'], bytes: Uint8Array, threads: number): StyleModel {
-  return { label, session, input: 'image', output: 'stylized', metadata: {}, bytes, runtime: { threads } };
+/** A StyleModel as `stylize` would open it: its architecture decides the default margin (0 for pastiche's reflection-padded networks, 48 otherwise). */
+function styleModel(net: Network, session: StyleModel['session'], bytes: Uint8Array, threads: number): StyleModel {
+  return { label: net.name, session, input: 'image', output: 'stylized', metadata: { [META.architecture]: net.kind }, bytes, runtime: { threads } };
 }
 
 /** One network at every size: Model.run and stylizeImage, fp32 and int8, and int8's PSNR on a photo. */
@@ -79,7 +80,7 @@ async function measure(net: Network, calibration: RgbImage[], photo: RgbImage, t
   const int8 = net.int8 ?? await quantizeModel(net.fp32, calibration, { threads, label: net.name });
   const models = await Promise.all([net.fp32, int8].map(async (bytes, i) => {
     const session = await loadModel(bytes, { threads }, `${net.name} ${i ? 'int8' : 'fp32'}`);
-    return { session, style: styleModel(net.name, session, bytes, threads) };
+    return { session, style: styleModel(net, session, bytes, threads) };
   }));
   const rows: Row[] = [];
   for (const [w, h] of SIZES) {
@@ -119,7 +120,7 @@ export async function benchInference(dataDir: string, threads: number): Promise<
   const loadAfter = loadavg()[0];
 
   console.log(`\n## Inference: every network, fp32 and int8, batch 1, ${threads} threads\n`);
-  console.log(`Median of ${RUNS} runs. run: Model.run, the network alone. stylize: stylizeImage with its defaults (48 px reflected margin, padding to a multiple of 4, clamping), what \`pastiche stylize\` does per image or video frame.`);
+  console.log(`Median of ${RUNS} runs. run: Model.run, the network alone. stylize: stylizeImage with its defaults (the model's margin: 48 px reflected for imported networks, none for pastiche's reflection-padded ones; padding to a multiple of 4, clamping), what \`pastiche stylize\` does per image or video frame.`);
   console.log('int8: quantizeModel (QDQ → QLinearConv, uint8 activations per tensor, int8 weights per channel, last conv float) calibrated on the first 6 photos/train photos (≤ 384 px); PSNR: int8 vs fp32 output on the first photos/val photo at that size.');
   console.log(`Load average (1 min) before: ${loadBefore.toFixed(1)}, after: ${loadAfter.toFixed(1)} on ${cpus().length} logical cores (other work inflates every figure).\n`);
   console.log(table(['network', 'kind', 'size', 'fp32 run ms', 'fp32 fps', 'int8 run ms', 'int8 fps', 'int8 speed-up', 'fp32 stylize ms', 'int8 stylize ms', 'int8 stylize fps', 'int8 PSNR dB'],
